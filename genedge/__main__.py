@@ -1,0 +1,5 @@
+"""``python -m genedge`` runs the CLI."""
+
+from genedge.cli import main
+
+main()

@@ -1,0 +1,400 @@
+"""The ``genedge`` command line: parse, call one library function, print.
+
+Commands that need PyTorch import it lazily, so ``genedge sample model.onnx`` and
+``genedge info`` start as fast as the runtime does. Errors a user can cause print one line
+on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from genedge import __version__
+from genedge.runtime.errors import GenedgeError, InputError
+
+app = typer.Typer(
+    name="genedge",
+    help="Train small generative models, export them to ONNX, and sample fast.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Without a terminal (pipes, CI logs) rich would wrap tables at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"genedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """genedge: train -> export -> verify -> sample."""
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def _int_list(text: str | None, what: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs; values parsed as JSON when they can be (numbers, lists)."""
+    result: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--set takes key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            result[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            result[k.strip()] = v
+    return result
+
+
+@app.command()
+def train(
+    family: Annotated[str, typer.Argument(help="Model family: gan.")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Built-in data set or a path.")] = "",
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")] = Path(
+        "runs/run"
+    ),
+    steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 1000,
+    sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 1000,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="Other hyper-parameters, key=value (repeatable).")
+    ] = [],  # noqa: B006 - typer needs a literal default
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a model into a run folder (checkpoints, sample grids, metrics.jsonl)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from genedge.train.loop import train as train_run
+
+    overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, **_parse_set(set_)}
+    if not resume and not data:
+        raise InputError("--data is required for a new run (e.g. --data mnist)")
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[losses]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    )
+    task = progress.add_task(family, total=None, losses="", rate="")
+    last = [time.perf_counter(), 0]
+
+    def on_step(step: int, total: int, losses: dict[str, float]) -> None:
+        now = time.perf_counter()
+        rate = (step - last[1]) / max(1e-9, now - last[0])
+        last[0], last[1] = now, step
+        text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+        progress.update(task, completed=step, total=total, losses=text, rate=f"{rate:.0f} it/s")
+
+    t0 = time.perf_counter()
+    with progress:
+        meta = train_run(
+            out_dir,
+            family,
+            data or None,
+            overrides=overrides,
+            seed=seed,
+            resume=resume,
+            device=device,
+            checkpoint_every=checkpoint_every,
+            sample_every=sample_every,
+            on_step=on_step,
+        )
+    out.print(
+        f"trained {family} in {time.perf_counter() - t0:.1f}s -> {out_dir} "
+        f"(checkpoint {meta.name}, samples in {out_dir / 'samples'})"
+    )
+
+
+def _print_report(report: Any) -> None:
+    table = Table(
+        title=f"parity: {report.candidate} vs {report.reference} "
+        f"(atol {report.atol:g}, rtol {report.rtol:g})"
+    )
+    for col in (
+        "graph",
+        "batch",
+        "length",
+        "output",
+        "shape",
+        "max abs",
+        "mean abs",
+        "max rel",
+        "min atol",
+        "min rtol",
+        "non-finite",
+        "result",
+    ):
+        table.add_column(col, justify="right" if col not in ("graph", "output") else "left")
+    for c in report.cases:
+        for o in c.outputs:
+            table.add_row(
+                c.graph,
+                str(c.batch),
+                "-" if c.length is None else str(c.length),
+                o.name,
+                "x".join(map(str, o.shape)),
+                f"{o.max_abs:.2e}",
+                f"{o.mean_abs:.2e}",
+                f"{o.max_rel:.2e}",
+                f"{o.required_atol:.2e}",
+                f"{o.required_rtol:.2e}",
+                str(o.nonfinite),
+                "[green]PASSED[/]" if o.passed else "[red]FAILED[/]",
+            )
+    out.print(table)
+    out.print("[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="Trained run folder.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="The .onnx file to write.")] = Path(
+        "model.onnx"
+    ),
+    batch_sizes: Annotated[str, typer.Option(help="Parity batch sizes.")] = "1,37",
+    atol: Annotated[float | None, typer.Option(help="Absolute tolerance (fp32: 1e-5).")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance (fp32: 1e-5).")] = None,
+    force: Annotated[bool, typer.Option(help="Keep the artifact even if parity fails.")] = False,
+) -> None:
+    """Export a run's sampler to ONNX; checks itself against PyTorch and refuses on mismatch."""
+    from genedge.export.onnx_export import ParityError, export_run
+
+    try:
+        result = export_run(
+            run_dir,
+            out_path,
+            batch_sizes=tuple(_int_list(batch_sizes, "--batch-sizes") or ()),
+            atol=atol,
+            rtol=rtol,
+            force=force,
+        )
+    except ParityError as e:
+        _print_report(e.report)
+        raise
+    _print_report(result.report)
+    if not result.report.passed:
+        err.print("[bold yellow]warning:[/] parity FAILED; artifact kept because of --force")
+    for f in result.files:
+        out.print(f"wrote {f} ({f.stat().st_size / 1024:.0f} KiB)")
+
+
+@app.command()
+def verify(
+    model: Annotated[Path, typer.Argument(help="The .onnx artifact.")],
+    against: Annotated[Path, typer.Option("--against", help="The run folder it came from.")],
+    backend: Annotated[str, typer.Option(help="Backend to check: cpu, cuda, ...")] = "cpu",
+    batch_sizes: Annotated[str, typer.Option(help="Batch sizes.")] = "1,37",
+    atol: Annotated[float | None, typer.Option(help="Absolute tolerance.")] = None,
+    rtol: Annotated[float | None, typer.Option(help="Relative tolerance.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON.")
+    ] = None,
+) -> None:
+    """Compare an artifact with its PyTorch original; exit 1 if any output differs."""
+    from genedge.export.onnx_export import verify_artifact
+    from genedge.runtime.atomic import write_bytes_atomic
+
+    report = verify_artifact(
+        model,
+        against,
+        backend=backend,
+        batch_sizes=tuple(_int_list(batch_sizes, "--batch-sizes") or ()),
+        atol=atol,
+        rtol=rtol,
+    )
+    _print_report(report)
+    if json_path:
+        write_bytes_atomic(json_path, json.dumps(report.to_dict(), indent=1).encode())
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _open_sampler(source: Path, backend: str, threads: int | None) -> Any:
+    if source.is_dir():
+        from genedge.train.reference import load_torch_sampler
+
+        return load_torch_sampler(source)
+    from genedge.runtime import Sampler
+
+    return Sampler(source, backend=backend, threads=threads)
+
+
+@app.command()
+def sample(
+    source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
+    seed: Annotated[int | None, typer.Option(help="Noise seed (same seed, same samples).")] = None,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help=".png, .npy, .npz, .csv or a folder.")
+    ] = Path("samples.png"),
+    labels: Annotated[str | None, typer.Option(help="Class per sample, e.g. 0,1,2.")] = None,
+    class_: Annotated[
+        int | None, typer.Option("--class", help="One class for all samples.")
+    ] = None,
+    length: Annotated[int | None, typer.Option(help="Sequence length (sequence models).")] = None,
+    truncation: Annotated[
+        float | None, typer.Option(help="Truncate latents to [-psi, psi].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Samples per backend call.")] = None,
+    backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    check_finite: Annotated[bool, typer.Option(help="Fail if any sample is NaN/Inf.")] = False,
+) -> None:
+    """Generate samples from an artifact (torch-free) or from a run folder (PyTorch reference)."""
+    import numpy as np
+
+    from genedge.runtime.sampler import check_count
+    from genedge.runtime.writers import write_samples
+
+    n = check_count(n)
+    sampler = _open_sampler(source, backend, threads)
+    chosen: Any = _int_list(labels, "--labels")
+    if class_ is not None:
+        chosen = [class_]
+    ys = sampler.labels_for(n, chosen)
+    bad = [0]
+
+    def chunks():
+        for x, y in sampler.iter_samples(
+            n, seed, labels=ys, length=length, truncation=truncation, batch_size=batch_size
+        ):
+            if check_finite:
+                bad[0] += int(np.size(x) - np.isfinite(x).sum())
+            yield x, y
+
+    t0 = time.perf_counter()
+    path = write_samples(out_path, chunks(), sampler.manifest, n)
+    if check_finite and bad[0]:
+        path.unlink(missing_ok=True)
+        raise InputError(f"{bad[0]} sample values are NaN or Inf; nothing written")
+    dt = time.perf_counter() - t0
+    out.print(f"wrote {n} samples to {path} in {dt:.2f}s ({sampler.backend})")
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="An .onnx artifact.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Show an artifact's manifest, inputs/outputs, size and the backends available here."""
+    from genedge.runtime.artifact import read_manifest
+    from genedge.runtime.backends import backend_status
+
+    m = read_manifest(model)
+    if as_json:
+        out.print_json(m.to_json())
+        return
+    table = Table(title=f"{model.name}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    size = sum(
+        (model.parent / g.file).stat().st_size if g.file else model.stat().st_size
+        for g in m.graphs.values()
+        if g.file is None or (model.parent / g.file).exists()
+    )
+    rows = [
+        ("family", m.family),
+        ("schema", f"{m.schema_version} (genedge {m.genedge_version})"),
+        ("precision", m.precision),
+        ("latent", f"{m.latent_dim}"),
+        ("sample", f"{m.output_kind} {tuple(m.sample_shape)}, data range {m.value_range}"),
+        ("classes", str(m.num_classes) if m.num_classes else "-"),
+        ("size", f"{size / 1024:.0f} KiB"),
+    ]
+    for role, g in m.graphs.items():
+        ins = ", ".join(f"{t.name}[{t.role}] {t.dtype}{list(t.shape)}" for t in g.inputs)
+        outs = ", ".join(f"{t.name} {t.dtype}{list(t.shape)}" for t in g.outputs)
+        rows.append((f"graph {role}", f"{g.file or model.name}: {ins} -> {outs}"))
+    p = m.parity
+    if p:
+        rows.append(
+            (
+                "parity",
+                f"{'PASSED' if p.get('passed') else 'FAILED'} vs {p.get('reference')}"
+                f", max abs {p.get('max_abs', float('nan')):.2e} (atol {p.get('atol')})",
+            )
+        )
+    prov = m.provenance
+    rows.append(
+        (
+            "trained",
+            f"{prov.get('data')} ({prov.get('data_size')} samples), "
+            f"{prov.get('step')} steps, seed {prov.get('seed')}, "
+            f"torch {prov.get('torch')}",
+        )
+    )
+    for name, status in backend_status().items():
+        rows.append((f"backend {name}", status))
+    for k, v in rows:
+        table.add_row(k, escape(v))
+    out.print(table)
+
+
+def main() -> None:
+    """Console-script entry point: user errors -> one line on stderr, exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except GenedgeError as e:
+        raise SystemExit(_fail(str(e)).exit_code) from None
+    except typer.Exit as e:
+        raise SystemExit(e.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None
+    except Exception as e:  # click's own usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            raise SystemExit(2) from None
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

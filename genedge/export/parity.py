@@ -1,0 +1,234 @@
+"""Compare two backends output by output, in the spirit of Polygraphy's comparator.
+
+:func:`compare_outputs` sees only ``{name: array}`` dicts; :func:`check_parity` feeds both
+backends the same seeded inputs at several batch sizes (and sequence lengths) and gathers a
+:class:`ParityReport` that is truthy when everything passed and serialises to JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from genedge.runtime.backends import Backend
+from genedge.runtime.manifest import GraphSpec, Manifest, TensorSpec
+
+DEFAULT_TOLERANCES = {"fp32": (1e-5, 1e-5), "fp16": (2e-2, 2e-2), "int8": (1.5e-1, 1e-1)}
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    """Statistics of one output's difference, candidate vs reference."""
+
+    name: str
+    ref_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+    max_abs: float
+    mean_abs: float
+    median_abs: float
+    p99_abs: float
+    max_rel: float
+    mean_rel: float
+    ref_nonfinite: int
+    nonfinite: int
+    #: The smallest atol that passes with rtol = 0, and the smallest rtol with atol = 0.
+    required_atol: float
+    required_rtol: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One graph at one input size."""
+
+    graph: str
+    batch: int
+    length: int | None
+    outputs: tuple[OutputComparison, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outputs)
+
+
+@dataclass
+class ParityReport:
+    """All cases of a parity check; ``bool(report)`` is True when every output passed."""
+
+    reference: str
+    candidate: str
+    atol: float
+    rtol: float
+    cases: list[CaseResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(c.passed for c in self.cases)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def max_abs(self) -> float:
+        return max((o.max_abs for c in self.cases for o in c.outputs), default=float("nan"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "passed": self.passed,
+            "max_abs": self.max_abs,
+            "cases": [asdict(c) for c in self.cases],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The compact form stored in the manifest."""
+        return {
+            "passed": self.passed,
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "max_abs": self.max_abs,
+            "max_rel": max((o.max_rel for c in self.cases for o in c.outputs), default=0.0),
+            "cases": [
+                {"graph": c.graph, "batch": c.batch, "length": c.length, "passed": c.passed}
+                for c in self.cases
+            ],
+        }
+
+
+def compare_outputs(
+    ref: dict[str, np.ndarray], out: dict[str, np.ndarray], atol: float, rtol: float
+) -> tuple[OutputComparison, ...]:
+    """Compare each output of ``ref`` with the same-named output of ``out``.
+
+    An output passes when shapes match, the candidate has no NaN/Inf where the reference is
+    finite, and ``|out - ref| <= atol + rtol * |ref|`` everywhere (``numpy.allclose``'s rule).
+    """
+    results = []
+    for name, r in ref.items():
+        o = out.get(name)
+        r = np.asarray(r, np.float64)
+        if o is None or np.shape(o) != r.shape:
+            shape = () if o is None else tuple(np.shape(o))
+            nan = float("nan")
+            results.append(
+                OutputComparison(
+                    name, r.shape, shape, nan, nan, nan, nan, nan, nan, 0, 0, nan, nan, False
+                )
+            )
+            continue
+        o = np.asarray(o, np.float64)
+        ref_bad = ~np.isfinite(r)
+        out_bad = ~np.isfinite(o)
+        ok_mask = ~(ref_bad | out_bad)
+        diff = np.abs(o - r)[ok_mask]
+        rel = diff / (np.abs(r[ok_mask]) + _EPS)
+        if diff.size:
+            stats = (
+                diff.max(),
+                diff.mean(),
+                np.median(diff),
+                np.quantile(diff, 0.99),
+                rel.max(),
+                rel.mean(),
+            )
+        else:
+            stats = (0.0,) * 6
+        within = bool(np.all(diff <= atol + rtol * np.abs(r[ok_mask])))
+        # Non-finite values must agree exactly (same positions, same values).
+        nonfinite_agree = bool(np.array_equal(ref_bad, out_bad)) and bool(
+            np.all((o[ref_bad] == r[ref_bad]) | (np.isnan(o[ref_bad]) & np.isnan(r[ref_bad])))
+        )
+        results.append(
+            OutputComparison(
+                name=name,
+                ref_shape=r.shape,
+                shape=o.shape,
+                max_abs=float(stats[0]),
+                mean_abs=float(stats[1]),
+                median_abs=float(stats[2]),
+                p99_abs=float(stats[3]),
+                max_rel=float(stats[4]),
+                mean_rel=float(stats[5]),
+                ref_nonfinite=int(ref_bad.sum()),
+                nonfinite=int(out_bad.sum()),
+                required_atol=float(stats[0]),
+                required_rtol=float(stats[4]),
+                passed=within and nonfinite_agree,
+            )
+        )
+    return tuple(results)
+
+
+def parity_feed(
+    graph: GraphSpec,
+    manifest: Manifest,
+    batch: int,
+    length: int | None,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Seeded inputs for a graph, built from each input's role."""
+    feed = {}
+    lo, hi = manifest.preprocessing.model_min, manifest.preprocessing.model_max
+    for t in graph.inputs:
+        shape = _shape(t, batch, length)
+        if t.role == "latent":
+            feed[t.name] = rng.standard_normal(shape, dtype=np.float32)
+        elif t.role == "label":
+            feed[t.name] = rng.integers(0, max(1, manifest.num_classes), shape, dtype=np.int64)
+        elif t.role == "state":
+            feed[t.name] = np.zeros(shape, np.float32)
+        else:
+            feed[t.name] = rng.uniform(lo, hi, shape).astype(np.float32)
+    return feed
+
+
+def check_parity(
+    reference: dict[str, Backend],
+    candidate: dict[str, Backend],
+    manifest: Manifest,
+    *,
+    batch_sizes: tuple[int, ...] = (1, 37),
+    lengths: tuple[int, ...] = (),
+    atol: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+) -> ParityReport:
+    """Run every graph of ``manifest`` on both sets of backends (by graph role) and compare.
+
+    Tolerances default to those fitted to the manifest's precision.
+    """
+    d_atol, d_rtol = DEFAULT_TOLERANCES[manifest.precision]
+    atol = d_atol if atol is None else atol
+    rtol = d_rtol if rtol is None else rtol
+    any_ref = next(iter(reference.values()))
+    any_cand = next(iter(candidate.values()))
+    report = ParityReport(any_ref.name, any_cand.name, atol, rtol)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    for role, graph in manifest.graphs.items():
+        if role not in reference or role not in candidate:
+            continue
+        seq = any(d == "length" for t in graph.inputs for d in t.shape)
+        for batch in batch_sizes:
+            for length in (lengths or (manifest.default_length,)) if seq else (None,):
+                feed = parity_feed(graph, manifest, batch, length, rng)
+                names = [t.name for t in graph.outputs]
+                ref = dict(zip(names, reference[role].run(feed), strict=True))
+                out = dict(zip(names, candidate[role].run(feed), strict=True))
+                report.cases.append(
+                    CaseResult(role, batch, length, compare_outputs(ref, out, atol, rtol))
+                )
+    return report
+
+
+def _shape(t: TensorSpec, batch: int, length: int | None) -> tuple[int, ...]:
+    return tuple(
+        batch if d == "batch" else (length or 1) if d == "length" else int(d) for d in t.shape
+    )

@@ -1,0 +1,104 @@
+"""Read an artifact's manifest straight from the ONNX file, without onnx or a session.
+
+An ONNX file is a protobuf ``ModelProto``; its ``metadata_props`` (field 14) are key/value
+pairs. Walking the top-level fields and skipping the graph by its length prefix reads the
+manifest in microseconds and catches truncated files before onnxruntime sees them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genedge.runtime.errors import ArtifactError, ManifestError
+from genedge.runtime.manifest import METADATA_KEY, Manifest
+
+_METADATA_PROPS = 14
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result, shift = 0, 0
+    while True:
+        if pos >= len(buf):
+            raise ArtifactError("file is truncated (ended inside a field)")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ArtifactError("file is corrupt (bad varint)")
+
+
+def _fields(buf: bytes):
+    """Yield ``(field_number, wire_type, value)`` for each top-level field of a message."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ArtifactError("file is corrupt (field number 0): not an ONNX model")
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = buf[pos : pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            if pos + length > len(buf):
+                raise ArtifactError("file is truncated: a field runs past the end of the file")
+            value, pos = buf[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = buf[pos : pos + 4], pos + 4
+        else:
+            raise ArtifactError(f"file is corrupt (wire type {wire}): not an ONNX model")
+        if pos > len(buf):
+            raise ArtifactError("file is truncated")
+        yield number, wire, value
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """All ``metadata_props`` of an ONNX file.
+
+    Raises:
+        ArtifactError: The file is missing, unreadable, truncated or not an ONNX model.
+    """
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"model file not found: {path}") from None
+    except IsADirectoryError:
+        raise ArtifactError(f"expected an .onnx file, got a folder: {path}") from None
+    except OSError as e:
+        raise ArtifactError(f"cannot read {path}: {e.strerror or e}") from None
+    if not buf:
+        raise ArtifactError(f"{path} is empty")
+    props: dict[str, str] = {}
+    seen_graph = False
+    for number, wire, value in _fields(buf):
+        if number == 7 and wire == 2:
+            seen_graph = True
+        if number == _METADATA_PROPS and wire == 2:
+            entry = {n: v for n, w, v in _fields(value) if w == 2}
+            try:
+                props[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
+            except UnicodeDecodeError:
+                raise ArtifactError(f"{path}: metadata is not UTF-8") from None
+    if not seen_graph:
+        raise ArtifactError(f"{path} is not an ONNX model (no graph)")
+    return props
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """The genedge manifest of an ONNX artifact.
+
+    Raises:
+        ArtifactError: As :func:`read_metadata`.
+        ManifestError: The file has no genedge manifest, or it is invalid.
+    """
+    props = read_metadata(path)
+    if METADATA_KEY not in props:
+        raise ManifestError(
+            f"{Path(path).name} has no genedge manifest: export it with `genedge export`"
+        )
+    return Manifest.from_json(props[METADATA_KEY])

@@ -1,0 +1,137 @@
+"""onnxruntime backends: CPU, the CUDA execution provider, and the TensorRT execution provider.
+
+genedge asks onnxruntime for exactly one accelerator provider and then checks which providers the
+session really uses: onnxruntime-gpu silently falls back to CPU when CUDA is missing, and a
+benchmark that believes it ran on a GPU while it ran on the CPU is worse than an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from genedge.runtime.errors import ArtifactError, BackendUnavailableError, InputError
+
+_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt-ep": "TensorrtExecutionProvider",
+}
+
+
+def provider_status() -> dict[str, str]:
+    """Availability of the onnxruntime-based backends, as the installed wheel reports it."""
+    available = set(ort.get_available_providers())
+    out = {}
+    for name, provider in (
+        ("cpu", "CPUExecutionProvider"),
+        ("cuda", "CUDAExecutionProvider"),
+        ("ort-tensorrt", "TensorrtExecutionProvider"),
+    ):
+        if provider in available:
+            out[name] = "available (provider listed; a session checks the device)"
+        else:
+            out[name] = (
+                f"not available: onnxruntime {ort.__version__} lacks {provider}; "
+                "install genedge[gpu]"
+            )
+    out["cpu"] = "available"
+    return out
+
+
+def session_options(
+    threads: int | None, optimized_model_path: Path | None = None
+) -> ort.SessionOptions:
+    """Session options genedge uses: full graph optimisation, sequential execution, and
+    ``threads`` intra-op threads (``None`` lets onnxruntime use one per physical core)."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    if threads is not None:
+        if not isinstance(threads, int) or threads <= 0:
+            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    if optimized_model_path is not None:
+        so.optimized_model_filepath = str(optimized_model_path)
+    return so
+
+
+def session_from_onnx(
+    path: Path,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+    provider_options: list[dict[str, str]] | None = None,
+) -> ort.InferenceSession:
+    """Open an ONNX file as an onnxruntime session, turning loader failures into ArtifactError."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"model file not found: {path}")
+    if not path.is_file():
+        raise ArtifactError(f"not a model file: {path}")
+    if not os.access(path, os.R_OK):
+        raise ArtifactError(f"model file is not readable: {path}")
+    try:
+        return ort.InferenceSession(
+            str(path),
+            sess_options=session_options(threads),
+            providers=providers or ["CPUExecutionProvider"],
+            provider_options=provider_options,
+        )
+    except InputError:
+        raise
+    except Exception as e:  # onnxruntime raises several unrelated types for bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ArtifactError(f"cannot load {path.name} as an ONNX model: {first}") from None
+
+
+class OnnxRuntimeBackend:
+    """Runs an ONNX graph with onnxruntime on the CPU, CUDA or the TensorRT provider.
+
+    Args:
+        path: ONNX file.
+        device: ``"cpu"``, ``"cuda"`` or ``"tensorrt-ep"``.
+        threads: Intra-op threads for the CPU; ``None`` for onnxruntime's default.
+        provider_options: Extra options for the accelerator provider (plain strings).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        device: str = "cpu",
+        threads: int | None = None,
+        provider_options: dict[str, str] | None = None,
+    ) -> None:
+        provider = _PROVIDERS[device]
+        self.name = {"cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "ort-tensorrt"}[device]
+        if provider not in ort.get_available_providers():
+            raise BackendUnavailableError(
+                f"onnxruntime {ort.__version__} has no {provider}; install genedge[gpu] "
+                "(onnxruntime-gpu) on a machine with an NVIDIA GPU"
+            )
+        providers = [provider] if device == "cpu" else [provider, "CPUExecutionProvider"]
+        opts = [dict(provider_options or {})] + ([{}] if device != "cpu" else [])
+        self.session = session_from_onnx(path, providers, threads, opts)
+        active = self.session.get_providers()
+        if active[0] != provider:
+            raise BackendUnavailableError(
+                f"{provider} is installed but could not start (session runs on {active[0]}); "
+                "check the CUDA/cuDNN/TensorRT libraries and the GPU driver"
+            )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        # InferenceSession.run is thread-safe; outputs are fresh arrays owned by the caller.
+        return self.session.run(self.output_names, feed)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "backend": self.name,
+            "providers": self.session.get_providers(),
+            "onnxruntime": ort.__version__,
+        }

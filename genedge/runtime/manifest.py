@@ -1,0 +1,277 @@
+"""The artifact manifest: the versioned contract between export and runtime.
+
+Every genedge ONNX file carries one JSON manifest in its metadata under :data:`METADATA_KEY`.
+It says what the graphs expect (inputs with their roles), what they return, how to turn the
+output back into the data's own units, and where it came from. Loading is strict: an unknown
+major version, a missing field or a wrong type is a :class:`ManifestError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from genedge import __version__
+from genedge.runtime.errors import ManifestError
+
+METADATA_KEY = "genedge.manifest"
+SCHEMA_VERSION = "1.0"
+
+FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan")
+#: What an input of a graph is for; the runtime builds each input from its role.
+INPUT_ROLES = ("latent", "label", "state", "data")
+OUTPUT_KINDS = ("image", "points", "sequence", "vector")
+PRECISIONS = ("fp32", "fp16", "int8")
+DTYPES = ("float32", "float16", "int64", "int32")
+
+Dim = int | str  # a fixed size, or a symbolic name such as "batch" or "length"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output.
+
+    Attributes:
+        name: The tensor's name in the ONNX graph.
+        dtype: numpy dtype name, e.g. ``"float32"``.
+        shape: Sizes; strings name dynamic axes (``"batch"``, ``"length"``).
+        role: For inputs, what the runtime feeds: ``latent`` noise, a class ``label``, a zero
+            initial ``state``, or user ``data``. Empty for outputs.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+    role: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str) -> TensorSpec:
+        _require(d, ("name", "dtype", "shape"), where)
+        if d["dtype"] not in DTYPES:
+            raise ManifestError(f"{where}: unknown dtype {d['dtype']!r}")
+        shape = d["shape"]
+        if not isinstance(shape, list) or not all(
+            (isinstance(s, int) and not isinstance(s, bool) and s >= 0) or isinstance(s, str)
+            for s in shape
+        ):
+            raise ManifestError(f"{where}: shape must be a list of sizes or axis names")
+        role = d.get("role", "")
+        if role and role not in INPUT_ROLES:
+            raise ManifestError(f"{where}: unknown input role {role!r}")
+        return cls(name=str(d["name"]), dtype=d["dtype"], shape=tuple(shape), role=role)
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One ONNX graph of the artifact set.
+
+    Attributes:
+        file: File name relative to the manifest's own file; ``None`` for the file that holds
+            the manifest (the sampler).
+        inputs: The graph's inputs, in order.
+        outputs: The graph's outputs, in order.
+    """
+
+    file: str | None
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def input(self, role: str) -> TensorSpec | None:
+        """The first input with this role, or ``None``."""
+        return next((t for t in self.inputs if t.role == role), None)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str) -> GraphSpec:
+        _require(d, ("inputs", "outputs"), where)
+        file = d.get("file")
+        if file is not None:
+            _check_companion_name(file, where)
+        ins = tuple(
+            TensorSpec.from_dict(t, f"{where}.inputs[{i}]") for i, t in enumerate(d["inputs"])
+        )
+        outs = tuple(
+            TensorSpec.from_dict(t, f"{where}.outputs[{i}]") for i, t in enumerate(d["outputs"])
+        )
+        if not outs:
+            raise ManifestError(f"{where}: a graph needs at least one output")
+        return cls(file=file, inputs=ins, outputs=outs)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Affine map from data units to the model's range, inverted on sampling.
+
+    ``model = (data - data_min) / (data_max - data_min) * (model_max - model_min) + model_min``
+    """
+
+    kind: str = "minmax"
+    data_min: float = 0.0
+    data_max: float = 1.0
+    model_min: float = -1.0
+    model_max: float = 1.0
+
+    @property
+    def scale_offset(self) -> tuple[float, float]:
+        """``(a, b)`` such that ``data = a * model + b``."""
+        a = (self.data_max - self.data_min) / (self.model_max - self.model_min)
+        return a, self.data_min - a * self.model_min
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str) -> Preprocessing:
+        _require(d, ("kind", "data_min", "data_max", "model_min", "model_max"), where)
+        if d["kind"] != "minmax":
+            raise ManifestError(f"{where}: unknown preprocessing {d['kind']!r}")
+        vals = [d[k] for k in ("data_min", "data_max", "model_min", "model_max")]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            raise ManifestError(f"{where}: bounds must be numbers")
+        if not (vals[1] > vals[0] and vals[3] > vals[2]):
+            raise ManifestError(f"{where}: each range needs max > min")
+        return cls("minmax", *map(float, vals))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything the runtime needs to know about an artifact set.
+
+    Attributes:
+        family: Model family (``gan``, ``dcgan``, ``vae``, ``cgan``, ``rgan``).
+        graphs: Graphs by role: ``sampler`` always (this file); ``encoder`` for a VAE.
+        latent_dim: Size of one latent vector (per time step for sequences).
+        output_kind: ``image`` (C, H, W), ``points`` (D,), ``sequence`` (T, F) or ``vector``.
+        sample_shape: Shape of one sample, without the batch axis; a sequence's length is
+            ``"length"``.
+        preprocessing: What to invert to get data units back.
+        num_classes: Number of classes for conditional models, else 0.
+        class_names: Optional display names of the classes.
+        precision: ``fp32``, ``fp16`` or ``int8`` (inputs and outputs stay float32).
+        default_length: For sequences, the training length used when none is asked for.
+        engines: Compiled companions (e.g. TensorRT plans) with the keys they were built for.
+        provenance: How the model was trained (data, steps, seed, versions, ...).
+        parity: The parity report written at export.
+        schema_version: Manifest schema version; the major part must match the reader's.
+        genedge_version: genedge version that wrote it.
+    """
+
+    family: str
+    graphs: dict[str, GraphSpec]
+    latent_dim: int
+    output_kind: str
+    sample_shape: tuple[Dim, ...]
+    preprocessing: Preprocessing
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    precision: str = "fp32"
+    default_length: int = 0
+    engines: tuple[dict[str, Any], ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION
+    genedge_version: str = __version__
+
+    @property
+    def sampler(self) -> GraphSpec:
+        """The graph that turns latents (and labels) into samples."""
+        return self.graphs["sampler"]
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """Range of samples in data units."""
+        return self.preprocessing.data_min, self.preprocessing.data_max
+
+    def with_updates(self, **changes: Any) -> Manifest:
+        """A copy with some fields replaced (the manifest itself is immutable)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["schema"] = METADATA_KEY
+        return d
+
+    def to_json(self) -> str:
+        """Serialise to JSON (stable key order)."""
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse and validate; raises :class:`ManifestError` on anything unexpected."""
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ManifestError(f"manifest is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise ManifestError("manifest must be a JSON object")
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        _require(d, ("schema_version", "family", "graphs", "latent_dim", "output_kind"), "manifest")
+        version = str(d["schema_version"])
+        major = version.split(".")[0]
+        if major != SCHEMA_VERSION.split(".")[0]:
+            raise ManifestError(
+                f"manifest schema version {version} is not supported by genedge {__version__} "
+                f"(reads {SCHEMA_VERSION.split('.')[0]}.x); re-export the model or upgrade genedge"
+            )
+        if d["family"] not in FAMILIES:
+            raise ManifestError(f"manifest: unknown model family {d['family']!r}")
+        if d["output_kind"] not in OUTPUT_KINDS:
+            raise ManifestError(f"manifest: unknown output kind {d['output_kind']!r}")
+        graphs_raw = d["graphs"]
+        if not isinstance(graphs_raw, dict) or "sampler" not in graphs_raw:
+            raise ManifestError("manifest: graphs must include a 'sampler'")
+        graphs = {k: GraphSpec.from_dict(v, f"graphs.{k}") for k, v in graphs_raw.items()}
+        if graphs["sampler"].file is not None:
+            raise ManifestError(
+                "manifest: the sampler graph is the file itself (file must be null)"
+            )
+        latent_dim = d["latent_dim"]
+        if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim <= 0:
+            raise ManifestError("manifest: latent_dim must be a positive integer")
+        num_classes = d.get("num_classes", 0)
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ManifestError("manifest: num_classes must be a non-negative integer")
+        precision = d.get("precision", "fp32")
+        if precision not in PRECISIONS:
+            raise ManifestError(f"manifest: unknown precision {precision!r}")
+        for e in d.get("engines", []):
+            if not isinstance(e, dict) or "file" not in e:
+                raise ManifestError("manifest: each engine needs a 'file'")
+            _check_companion_name(e["file"], "engines")
+        for key in ("provenance", "parity"):
+            if not isinstance(d.get(key, {}), dict):
+                raise ManifestError(f"manifest: {key} must be an object")
+        return cls(
+            family=d["family"],
+            graphs=graphs,
+            latent_dim=latent_dim,
+            output_kind=d["output_kind"],
+            sample_shape=tuple(d.get("sample_shape", ())),
+            preprocessing=Preprocessing.from_dict(d.get("preprocessing", {}), "preprocessing"),
+            num_classes=num_classes,
+            class_names=tuple(str(c) for c in d.get("class_names", ())),
+            precision=precision,
+            default_length=int(d.get("default_length", 0)),
+            engines=tuple(d.get("engines", ())),
+            provenance=dict(d.get("provenance", {})),
+            parity=dict(d.get("parity", {})),
+            schema_version=version,
+            genedge_version=str(d.get("genedge_version", "")),
+        )
+
+
+def _require(d: Any, keys: tuple[str, ...], where: str) -> None:
+    if not isinstance(d, dict):
+        raise ManifestError(f"{where}: expected an object")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise ManifestError(f"{where}: missing field(s) {', '.join(missing)}")
+
+
+def _check_companion_name(name: Any, where: str) -> None:
+    # Companions must sit beside the artifact: a path that leaves its folder could make a
+    # crafted artifact read arbitrary files.
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ManifestError(
+            f"{where}: companion file {name!r} must be a plain name beside the artifact"
+        )

@@ -1,0 +1,318 @@
+"""The embeddable sampler: seeded numpy noise in, samples in the data's own units out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from genedge.runtime.artifact import read_manifest
+from genedge.runtime.backends import Backend, create_backend
+from genedge.runtime.errors import InputError
+from genedge.runtime.manifest import Manifest, TensorSpec
+from genedge.runtime.noise import balanced_labels, check_labels, draw_latents, make_rng
+
+#: Refuse requests past this many samples: almost surely a typo, and it would never finish.
+MAX_SAMPLES = 2**31
+#: In-memory results above this size must be streamed to disk instead.
+MAX_IN_MEMORY_BYTES = 8 * 2**30
+#: Default chunk: about this many output floats per backend call (~16 MB), bounding memory.
+CHUNK_ELEMENTS = 4 * 2**20
+
+
+def check_count(n: object) -> int:
+    """Validate a sample count."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise InputError(f"n must be an integer, got {type(n).__name__}")
+    if n <= 0:
+        raise InputError(f"n must be positive, got {n}")
+    if n > MAX_SAMPLES:
+        raise InputError(f"n={n} is more than genedge samples in one request ({MAX_SAMPLES})")
+    return int(n)
+
+
+class Sampler:
+    """Draw samples from a genedge ONNX artifact. Loads no torch.
+
+    Args:
+        path: The artifact's ``.onnx`` file.
+        backend: ``"auto"`` (fastest available), ``"cpu"``, ``"cuda"``, ``"ort-tensorrt"`` or
+            ``"tensorrt"``. Defaults to ``"auto"``.
+        threads: CPU threads for onnxruntime; ``None`` for its default.
+
+    Example:
+        >>> s = Sampler("gan.onnx")
+        >>> x = s.sample(64, seed=0)        # float32, (64, 1, 28, 28), data units
+
+    Raises:
+        ArtifactError: The file is missing, corrupt or not a genedge artifact.
+        BackendUnavailableError: The backend cannot run here.
+    """
+
+    def __init__(self, path: str | Path, backend: str = "auto", threads: int | None = None) -> None:
+        self.path = Path(path)
+        manifest = read_manifest(self.path)
+        self._setup(manifest, create_backend(backend, self.path, threads=threads))
+
+    @classmethod
+    def from_backend(cls, manifest: Manifest, backend: Backend) -> Sampler:
+        """A sampler over any object with the :class:`Backend` protocol (e.g. genedge's PyTorch
+        reference), sharing the exact noise, label and post-processing path."""
+        self = cls.__new__(cls)
+        self.path = Path("")
+        self._setup(manifest, backend)
+        return self
+
+    def _setup(self, manifest: Manifest, backend: Backend) -> None:
+        self.manifest = manifest
+        self._backend = backend
+        spec = self.manifest.sampler
+        self._latent = _need(spec.input("latent"), "latent")
+        self._label = spec.input("label")
+        self._states = [t for t in spec.inputs if t.role == "state"]
+        self._scale, self._offset = self.manifest.preprocessing.scale_offset
+        self._is_sequence = self.manifest.output_kind == "sequence"
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend in use."""
+        return self._backend.name
+
+    def describe(self) -> dict[str, object]:
+        """Backend details (providers, versions)."""
+        return self._backend.describe()
+
+    # -- noise -------------------------------------------------------------------------------
+
+    def latent_shape(self, n: int, length: int | None = None) -> tuple[int, ...]:
+        """Shape of the latent input for ``n`` samples (and ``length`` steps for sequences)."""
+        dims: list[int] = []
+        for d in self._latent.shape:
+            if d == "batch":
+                dims.append(n)
+            elif d == "length":
+                dims.append(self._length(length))
+            elif isinstance(d, int):
+                dims.append(d)
+            else:
+                raise InputError(f"latent input has an unknown dynamic axis {d!r}")
+        return tuple(dims)
+
+    def latents(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        length: int | None = None,
+        truncation: float | None = None,
+    ) -> np.ndarray:
+        """The latents ``sample(n, seed)`` would use, as float32."""
+        n = check_count(n)
+        return draw_latents(make_rng(seed), self.latent_shape(n, length), truncation)
+
+    def labels_for(self, n: int, labels: object = None) -> np.ndarray | None:
+        """Validated labels for ``n`` samples; balanced over classes when ``labels`` is None."""
+        k = self.manifest.num_classes
+        if self._label is None:
+            if labels is not None:
+                raise InputError("this model takes no labels (it is not conditional)")
+            return None
+        if labels is None:
+            return balanced_labels(n, k)
+        return check_labels(labels, n, k)
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        labels: object = None,
+        length: int | None = None,
+        truncation: float | None = None,
+        batch_size: int | None = None,
+        raw: bool = False,
+    ) -> np.ndarray:
+        """Draw ``n`` samples.
+
+        Args:
+            n: Number of samples.
+            seed: Seed of the PCG64 noise generator; the same seed gives the same samples on
+                every backend and at every batch size. ``None`` for fresh randomness.
+            labels: For conditional models: one class for all, or one per sample. Defaults to
+                classes balanced in turn (0, 1, ..., K-1, 0, ...).
+            length: For sequence models, the number of time steps. Defaults to the training
+                length.
+            truncation: Draw latents from a normal truncated to ``[-psi, psi]``.
+            batch_size: Samples per backend call. Defaults to a size that bounds memory.
+            raw: Return the model's own range (e.g. tanh's [-1, 1]) instead of data units.
+
+        Returns:
+            float32 array of shape ``(n, *sample_shape)``.
+        """
+        x, _ = self.sample_labelled(
+            n,
+            seed,
+            labels=labels,
+            length=length,
+            truncation=truncation,
+            batch_size=batch_size,
+            raw=raw,
+        )
+        return x
+
+    def sample_labelled(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        labels: object = None,
+        length: int | None = None,
+        truncation: float | None = None,
+        batch_size: int | None = None,
+        raw: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Like :meth:`sample`, returning ``(x, labels)`` (labels ``None`` if unconditional)."""
+        n = check_count(n)
+        shape = self.output_shape(n, length)
+        nbytes = 4 * math.prod(shape)
+        if nbytes > MAX_IN_MEMORY_BYTES:
+            raise InputError(
+                f"{n} samples need {nbytes / 2**30:.1f} GiB in memory; stream them to disk "
+                "instead (`genedge sample ... --out FILE.npy` or Sampler.iter_samples)"
+            )
+        out = np.empty(shape, np.float32)
+        ys = self.labels_for(n, labels)
+        start = 0
+        for xb, _ in self.iter_samples(
+            n,
+            seed,
+            labels=ys,
+            length=length,
+            truncation=truncation,
+            batch_size=batch_size,
+            raw=raw,
+        ):
+            out[start : start + len(xb)] = xb
+            start += len(xb)
+        return out, ys
+
+    def iter_samples(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        labels: object = None,
+        length: int | None = None,
+        truncation: float | None = None,
+        batch_size: int | None = None,
+        raw: bool = False,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Yield ``(x, labels)`` chunks of at most ``batch_size`` samples; memory stays flat
+        for any ``n``. The concatenated chunks equal ``sample_labelled(n, seed, ...)``."""
+        n = check_count(n)
+        bs = self._batch_size(batch_size, length)
+        ys = self.labels_for(n, labels)
+        rng = make_rng(seed)
+        for start in range(0, n, bs):
+            m = min(bs, n - start)
+            z = draw_latents(rng, self.latent_shape(m, length), truncation)
+            yb = None if ys is None else ys[start : start + m]
+            yield self._run(z, yb, raw), yb
+
+    def generate(
+        self,
+        z: np.ndarray,
+        labels: object = None,
+        *,
+        batch_size: int | None = None,
+        raw: bool = False,
+    ) -> np.ndarray:
+        """Run the generator on given latents (e.g. an interpolation path).
+
+        Args:
+            z: float latents shaped like :meth:`latent_shape` (``(n, latent_dim)``, or
+                ``(n, length, latent_dim)`` for sequences).
+            labels: As in :meth:`sample`.
+        """
+        z = self._check_latents(z)
+        n = z.shape[0]
+        ys = self.labels_for(n, labels)
+        length = z.shape[1] if self._is_sequence else None
+        bs = self._batch_size(batch_size, length)
+        out = np.empty(self.output_shape(n, length), np.float32)
+        for s in range(0, n, bs):
+            out[s : s + bs] = self._run(z[s : s + bs], None if ys is None else ys[s : s + bs], raw)
+        return out
+
+    def output_shape(self, n: int, length: int | None = None) -> tuple[int, ...]:
+        """Shape of ``n`` samples."""
+        dims = [self._length(length) if d == "length" else d for d in self.manifest.sample_shape]
+        return (n, *(int(d) for d in dims))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _run(self, z: np.ndarray, labels: np.ndarray | None, raw: bool) -> np.ndarray:
+        feed = {self._latent.name: z}
+        if self._label is not None:
+            feed[self._label.name] = labels
+        for st in self._states:
+            feed[st.name] = np.zeros(_resolve(st.shape, z.shape[0]), np.float32)
+        x = self._backend.run(feed)[0]
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        if not raw:
+            # data = a * model + b, in place on the backend's fresh output buffer.
+            x *= np.float32(self._scale)
+            x += np.float32(self._offset)
+        return x
+
+    def _check_latents(self, z: object) -> np.ndarray:
+        arr = np.asarray(z)
+        if arr.dtype.kind != "f":
+            raise InputError(f"latents must be floating point, got dtype {arr.dtype}")
+        want = self._latent.shape
+        if arr.ndim != len(want) or arr.shape[-1] != self.manifest.latent_dim:
+            expect = "(n, length, %d)" if self._is_sequence else "(n, %d)"
+            raise InputError(
+                f"latents must be shaped {expect % self.manifest.latent_dim}, got {arr.shape}"
+            )
+        if arr.shape[0] == 0:
+            raise InputError("latents are empty")
+        if not np.isfinite(arr).all():
+            raise InputError("latents contain NaN or Inf")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _length(self, length: int | None) -> int:
+        if not self._is_sequence:
+            if length is not None:
+                raise InputError("length applies only to sequence models")
+            return 0
+        if length is None:
+            return self.manifest.default_length
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length <= 0:
+            raise InputError(f"length must be a positive integer, got {length!r}")
+        return int(length)
+
+    def _batch_size(self, batch_size: int | None, length: int | None) -> int:
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+                raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+            return batch_size
+        per_sample = max(1, math.prod(self.output_shape(1, length)))
+        return max(1, min(65536, CHUNK_ELEMENTS // per_sample))
+
+
+def _need(spec: TensorSpec | None, role: str) -> TensorSpec:
+    if spec is None:
+        from genedge.runtime.errors import ManifestError
+
+        raise ManifestError(f"manifest: the sampler graph has no {role} input")
+    return spec
+
+
+def _resolve(shape: tuple[int | str, ...], batch: int) -> tuple[int, ...]:
+    return tuple(batch if d == "batch" else int(d) for d in shape)

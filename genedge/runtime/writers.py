@@ -1,0 +1,185 @@
+"""Write samples to disk, format chosen by the output path's suffix; all writes are atomic.
+
+=========  ===========================================================================
+``.png``   a grid of images (8x8 for 64), or a scatter plot of 2-D points
+``.npy``   float32 samples in data units, streamed through a memory map (flat memory)
+``.npz``   ``x`` and, for conditional models, ``y``: a labelled synthetic data set
+``.csv``   points: one row each; sequences: ``sample,t,f0,f1,...``
+folder     one PNG per image sample (a path with no suffix)
+=========  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from genedge.runtime.atomic import atomic_path, write_bytes_atomic
+from genedge.runtime.errors import InputError, OutputError
+from genedge.runtime.images import encode_png, make_grid, to_uint8, upscale
+from genedge.runtime.manifest import Manifest
+
+SUFFIXES = (".png", ".npy", ".npz", ".csv")
+
+Chunks = Iterable[tuple[np.ndarray, np.ndarray | None]]
+
+
+def render_png(x: np.ndarray, manifest: Manifest, ncols: int | None = None) -> bytes:
+    """PNG bytes of samples: an image grid, or a scatter plot for 2-D points."""
+    if manifest.output_kind == "image":
+        imgs = to_uint8(x, manifest.value_range)
+        grid = make_grid(imgs, ncols)
+        return encode_png(upscale(grid, max(1, 256 // max(grid.shape[:2]) + 1)))
+    if manifest.output_kind == "points" and x.ndim == 2 and x.shape[1] == 2:
+        return encode_png(scatter(x))
+    if manifest.output_kind == "sequence":
+        return encode_png(line_plot(x))
+    raise InputError(f"cannot draw {manifest.output_kind} samples of shape {x.shape[1:]} as PNG")
+
+
+def scatter(points: np.ndarray, size: int = 512) -> np.ndarray:
+    """Rasterise 2-D points into a grey image (dark dots on white), axes scaled to the data."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    span = np.maximum(hi - lo, 1e-6).max() * 1.1
+    centre = (lo + hi) / 2
+    pix = ((points - centre) / span + 0.5) * (size - 1)
+    img = np.full((size, size), 255, np.uint8)
+    cols = np.clip(np.rint(pix[:, 0]).astype(int), 0, size - 1)
+    rows = np.clip(np.rint((size - 1) - pix[:, 1]).astype(int), 0, size - 1)
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            img[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = 0
+    return img
+
+
+def line_plot(seqs: np.ndarray, n: int = 16, height: int = 64, width: int = 192) -> np.ndarray:
+    """Small multiples: the first feature of up to ``n`` sequences, one panel each."""
+    seqs = seqs[:n, :, 0] if seqs.ndim == 3 else seqs[:n]
+    lo, hi = float(seqs.min()), float(seqs.max())
+    hi = hi if hi > lo else lo + 1
+    ncols = 4
+    nrows = math.ceil(len(seqs) / ncols)
+    img = np.full((nrows * (height + 4), ncols * (width + 4)), 255, np.uint8)
+    for i, s in enumerate(seqs):
+        r, c = divmod(i, ncols)
+        t = np.linspace(0, width - 1, 4 * width)
+        v = np.interp(t, np.linspace(0, width - 1, len(s)), s)
+        ys = (r * (height + 4) + (height - 1) * (1 - (v - lo) / (hi - lo))).astype(int)
+        xs = (c * (width + 4) + t).astype(int)
+        img[ys, xs] = 0
+    return img
+
+
+def write_samples(
+    path: str | Path, chunks: Chunks, manifest: Manifest, n: int, label_names: bool = False
+) -> Path:
+    """Write streamed ``(x, y)`` chunks of ``n`` samples to ``path`` by its suffix.
+
+    ``.npy`` streams through a memory map and folders write one file per sample, so memory
+    stays flat for any ``n``; ``.png``, ``.npz`` and ``.csv`` gather the samples first.
+    Nothing is left behind if writing fails.
+
+    Raises:
+        OutputError: The path's folder is missing or not writable, or the suffix is unknown.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == "":
+        return _write_folder(path, chunks, manifest)
+    if suffix not in SUFFIXES:
+        raise OutputError(
+            f"cannot write {path.name}: use a .png, .npy, .npz or .csv file, or a folder"
+        )
+    if not path.parent.exists() and str(path.parent):
+        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+    if suffix == ".npy":
+        return _write_npy(path, chunks, manifest, n)
+    xs, ys = [], []
+    for x, y in chunks:
+        xs.append(x)
+        if y is not None:
+            ys.append(y)
+    x = np.concatenate(xs)
+    y = np.concatenate(ys) if ys else None
+    if suffix == ".png":
+        write_bytes_atomic(path, render_png(x, manifest))
+    elif suffix == ".npz":
+        buf = io.BytesIO()
+        np.savez(buf, **({"x": x} if y is None else {"x": x, "y": y}))
+        write_bytes_atomic(path, buf.getvalue())
+    else:
+        write_bytes_atomic(path, _csv(x, manifest).encode())
+    return path
+
+
+def _write_npy(path: Path, chunks: Chunks, manifest: Manifest, n: int) -> Path:
+    with atomic_path(path) as tmp:
+        mm = None
+        start = 0
+        for x, _ in chunks:
+            if mm is None:
+                mm = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.float32, shape=(n, *x.shape[1:])
+                )
+            mm[start : start + len(x)] = x
+            start += len(x)
+        if mm is not None:
+            mm.flush()
+            del mm
+    return path
+
+
+def _write_folder(path: Path, chunks: Chunks, manifest: Manifest) -> Path:
+    if manifest.output_kind != "image":
+        raise OutputError("a folder of PNGs needs image samples; use .npy or .csv instead")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise OutputError(f"{path} exists and is not an empty folder")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        i = 0
+        for x, y in chunks:
+            imgs = to_uint8(x, manifest.value_range)
+            for k, img in enumerate(imgs):
+                tag = "" if y is None else f"-class{int(y[k])}"
+                arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+                (tmp / f"{i:06d}{tag}.png").write_bytes(encode_png(arr))
+                i += 1
+        if path.exists():
+            path.rmdir()
+        tmp.rename(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
+    return path
+
+
+def _csv(x: np.ndarray, manifest: Manifest) -> str:
+    out = io.StringIO()
+    if x.ndim == 2:
+        out.write(",".join(f"x{i}" for i in range(x.shape[1])) + "\n")
+        np.savetxt(out, x, delimiter=",", fmt="%.7g")
+    elif x.ndim == 3:
+        n, t, f = x.shape
+        idx = np.stack(np.meshgrid(np.arange(n), np.arange(t), indexing="ij"), -1).reshape(-1, 2)
+        out.write("sequence,t," + ",".join(f"f{i}" for i in range(f)) + "\n")
+        rows = np.concatenate([idx.astype(np.float64), x.reshape(-1, f)], axis=1)
+        np.savetxt(out, rows, delimiter=",", fmt=["%d", "%d"] + ["%.7g"] * f)
+    else:
+        raise OutputError(
+            f"CSV holds points or sequences, not samples shaped {x.shape[1:]}; use .npy"
+        )
+    return out.getvalue()

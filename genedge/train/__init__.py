@@ -1,0 +1,1 @@
+"""Training: PyTorch models, data, loop and metrics (needs the [train] extra)."""

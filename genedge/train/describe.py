@@ -1,0 +1,44 @@
+"""Build an artifact manifest from a run: the one place that maps a trained run to the contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genedge.runtime.manifest import Manifest
+from genedge.train.families.base import Family
+from genedge.train.run import RunConfig
+
+
+def manifest_for_run(
+    cfg: RunConfig,
+    family: Family,
+    step: int,
+    *,
+    precision: str = "fp32",
+    parity: dict[str, Any] | None = None,
+) -> Manifest:
+    """The manifest an export of this run carries (graphs, I/O, units, provenance)."""
+    info = cfg.data_info
+    return Manifest(
+        family=cfg.family,
+        graphs=family.graphs(cfg.hparams, info),
+        latent_dim=family.latent_dim(cfg.hparams),
+        output_kind=family.output_kind(info),
+        sample_shape=family.sample_shape(info),
+        preprocessing=cfg.preprocessing,
+        num_classes=info.num_classes
+        if any(t.role == "label" for t in family.graphs(cfg.hparams, info)["sampler"].inputs)
+        else 0,
+        class_names=info.class_names,
+        precision=precision,
+        default_length=family.default_length(info),
+        provenance={
+            **cfg.provenance,
+            "data": cfg.data,
+            "data_size": info.size,
+            "seed": cfg.seed,
+            "step": step,
+            "hparams": cfg.hparams,
+        },
+        parity=parity or {},
+    )

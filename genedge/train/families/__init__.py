@@ -1,0 +1,28 @@
+"""Model families by name."""
+
+from __future__ import annotations
+
+from genedge.runtime.errors import InputError
+from genedge.train.families.base import Family
+
+
+def _registry() -> dict[str, type[Family]]:
+    from genedge.train.families.gan import GANFamily
+
+    return {"gan": GANFamily}
+
+
+def family_names() -> list[str]:
+    return list(_registry())
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``.
+
+    Raises:
+        InputError: No such family.
+    """
+    reg = _registry()
+    if name not in reg:
+        raise InputError(f"unknown model family {name!r}; choose one of: {', '.join(reg)}")
+    return reg[name]()

@@ -1,0 +1,127 @@
+"""The classic MLP GAN: G z -> 128 -> 256 -> data, D data -> 256 -> 128 -> logit.
+
+Losses (see docs/models.md): D minimises the binary cross-entropy of real -> 1 and fake -> 0 on
+logits; G minimises the non-saturating loss -log D(G(z)). Adam, lr 2e-4, betas (0.5, 0.999).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genedge.runtime.manifest import GraphSpec, TensorSpec
+from genedge.train.families.base import Family, Models, Optimizers, flat_size
+from genedge.train.run import DataInfo
+
+
+class MLPGenerator(nn.Module):
+    """z -> hidden layers with LeakyReLU(0.2) -> prod(shape) -> tanh, reshaped to ``shape``."""
+
+    def __init__(self, z_dim: int, hidden: list[int], shape: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = z_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            width = h
+        layers += [nn.Linear(width, flat_size(shape)), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.shape = tuple(shape)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # unflatten keeps the batch axis symbolic in the exported graph (no baked-in reshape).
+        return self.net(z).unflatten(1, self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """data -> hidden layers with LeakyReLU(0.2) -> one logit per sample."""
+
+    def __init__(self, shape: tuple[int, ...], hidden: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten(1)]
+        width = flat_size(shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+def gan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """D's loss: real -> 1, fake -> 0, on logits."""
+    return F.binary_cross_entropy_with_logits(
+        d_real, torch.ones_like(d_real)
+    ) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+
+
+def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
+    """G's non-saturating loss, -log D(G(z))."""
+    return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
+
+class GANFamily(Family):
+    name = "gan"
+    kinds = ("image", "points")
+
+    def defaults(self, info: DataInfo) -> dict[str, Any]:
+        points = info.kind == "points"
+        return {
+            "z_dim": 2 if points else 100,
+            "g_hidden": [128, 128] if points else [128, 256],
+            "d_hidden": [128, 128] if points else [256, 128],
+            "batch_size": 256 if points else 64,
+            "steps": 3000 if points else 6000,
+            "lr": 2e-4 if not points else 1e-3,
+            "beta1": 0.5,
+            "beta2": 0.999,
+        }
+
+    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
+        shape = tuple(info.sample_shape)
+        return {
+            "G": MLPGenerator(int(hp["z_dim"]), list(hp["g_hidden"]), shape),
+            "D": MLPDiscriminator(shape, list(hp["d_hidden"])),
+        }
+
+    def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
+        betas = (float(hp["beta1"]), float(hp["beta2"]))
+        return {
+            k: torch.optim.Adam(models[k].parameters(), lr=float(hp["lr"]), betas=betas)
+            for k in ("G", "D")
+        }
+
+    def train_step(
+        self,
+        models: Models,
+        opts: Optimizers,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        gen: torch.Generator,
+        hp: dict[str, Any],
+    ) -> dict[str, float]:
+        G, D = models["G"], models["D"]
+        z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
+        fake = G(z)
+        d_loss = gan_losses(D(x), D(fake.detach()))
+        opts["D"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        opts["D"].step()
+        g_loss = generator_loss(D(fake))
+        opts["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        opts["G"].step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
+        return models["G"].eval()
+
+    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
+        z = TensorSpec("z", "float32", ("batch", int(hp["z_dim"])), "latent")
+        x = TensorSpec("x", "float32", ("batch", *info.sample_shape))
+        return {"sampler": GraphSpec(None, (z,), (x,))}
