@@ -125,6 +125,9 @@ def train(
     last = [time.perf_counter(), 0]
 
     def on_step(step: int, total: int, losses: dict[str, float]) -> None:
+        # The bar appears with the first step, so set-up errors print as one clean line.
+        if not progress.live.is_started:
+            progress.start()
         now = time.perf_counter()
         rate = (step - last[1]) / max(1e-9, now - last[0])
         last[0], last[1] = now, step
@@ -132,7 +135,7 @@ def train(
         progress.update(task, completed=step, total=total, losses=text, rate=f"{rate:.0f} it/s")
 
     t0 = time.perf_counter()
-    with progress:
+    try:
         meta = train_run(
             out_dir,
             family,
@@ -145,6 +148,8 @@ def train(
             sample_every=sample_every,
             on_step=on_step,
         )
+    finally:
+        progress.stop()
     out.print(
         f"trained {family} in {time.perf_counter() - t0:.1f}s -> {out_dir} "
         f"(checkpoint {meta.name}, samples in {out_dir / 'samples'})"
@@ -379,21 +384,13 @@ def info(
 def main() -> None:
     """Console-script entry point: user errors -> one line on stderr, exit code 2."""
     try:
-        app(standalone_mode=False)
+        # Standalone mode: usage errors print click's message and exit 2 by themselves.
+        app()
     except GenedgeError as e:
         raise SystemExit(_fail(str(e)).exit_code) from None
-    except typer.Exit as e:
-        raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            raise SystemExit(2) from None
-        raise
 
 
 if __name__ == "__main__":

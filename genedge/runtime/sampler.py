@@ -214,6 +214,7 @@ class Sampler:
         """Yield ``(x, labels)`` chunks of at most ``batch_size`` samples; memory stays flat
         for any ``n``. The concatenated chunks equal ``sample_labelled(n, seed, ...)``."""
         n = check_count(n)
+        self._length(length)  # validates it, also for models without a time axis
         bs = self._batch_size(batch_size, length)
         ys = self.labels_for(n, labels)
         rng = make_rng(seed)

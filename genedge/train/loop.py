@@ -212,6 +212,12 @@ def train(
     meta = ckpts[0] if resume and ckpts else None
 
     def checkpoint(step: int) -> Path:
+        for name, m in models.items():
+            if not all(torch.isfinite(p).all() for p in m.parameters()):
+                raise TrainingDiverged(
+                    f"weights of {name} became NaN/Inf by step {step}; the last good checkpoint "
+                    "is kept. Try a lower --lr or check the data for outliers"
+                )
         return save_checkpoint(ckpt_dir, step, models, opts, gen, cfg.family)
 
     with _StopFlag() as stop, open(metrics_path, "a") as log:

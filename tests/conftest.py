@@ -1,0 +1,75 @@
+"""Shared fixtures: small trained runs and their exported artifacts, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def gan_points_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classic GAN trained briefly on ring8 (2-D points)."""
+    from genedge.train.loop import train
+
+    run = tmp_path_factory.mktemp("runs") / "gan-ring8"
+    train(
+        run,
+        "gan",
+        "ring8",
+        overrides={"steps": 300},
+        seed=0,
+        device="cpu",
+        checkpoint_every=300,
+        sample_every=300,
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def gan_points_onnx(gan_points_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from genedge.export.onnx_export import export_run
+
+    out = tmp_path_factory.mktemp("artifacts") / "gan-ring8.onnx"
+    export_run(gan_points_run, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small image data set on disk: 200 of scikit-learn's 8x8 digits with labels."""
+    from genedge.train.data import load_dataset
+
+    ds = load_dataset("digits", n=200, seed=0)
+    path = tmp_path_factory.mktemp("data") / "digits200.npz"
+    np.savez(path, x=ds.x, y=ds.y)
+    return path
+
+
+@pytest.fixture(scope="session")
+def gan_image_run(digits_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classic GAN trained for a few steps on 8x8 digit images (shape tests, not quality)."""
+    from genedge.train.loop import train
+
+    run = tmp_path_factory.mktemp("runs") / "gan-digits"
+    train(
+        run,
+        "gan",
+        str(digits_npz),
+        overrides={"steps": 30, "batch_size": 32},
+        seed=0,
+        device="cpu",
+        checkpoint_every=30,
+        sample_every=30,
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def gan_image_onnx(gan_image_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from genedge.export.onnx_export import export_run
+
+    out = tmp_path_factory.mktemp("artifacts") / "gan-digits.onnx"
+    export_run(gan_image_run, out)
+    return out
