@@ -56,11 +56,50 @@ def _fields(buf: bytes):
         yield number, wire, value
 
 
+_GRAPH, _INITIALIZER, _SPARSE_INITIALIZER = 7, 5, 15
+_TENSOR_EXTERNAL_DATA = 13
+
+
+def _external_locations(graph: bytes) -> list[str]:
+    """``location`` of every initializer stored as external data."""
+    found = []
+    for number, wire, value in _fields(graph):
+        if number not in (_INITIALIZER, _SPARSE_INITIALIZER) or wire != 2:
+            continue
+        tensors = [value]
+        if number == _SPARSE_INITIALIZER:  # SparseTensorProto: values=1, indices=2
+            tensors = [v for n, w, v in _fields(value) if n in (1, 2) and w == 2]
+        for tensor in tensors:
+            for n, w, entry in _fields(tensor):
+                if n == _TENSOR_EXTERNAL_DATA and w == 2:
+                    kv = {k: v for k, _, v in _fields(entry)}
+                    if kv.get(1) == b"location":
+                        found.append(kv.get(2, b"").decode(errors="replace"))
+    return found
+
+
+def check_external_data(path: Path, graph: bytes) -> None:
+    """Refuse external-data references that leave the model's folder.
+
+    A crafted artifact could otherwise make the loader read any file the process can (recent
+    onnxruntime releases refuse this too; genedge does not rely on the installed version).
+    """
+    folder = path.resolve().parent
+    for loc in _external_locations(graph):
+        target = (folder / loc).resolve()
+        if Path(loc).is_absolute() or folder not in target.parents:
+            raise ArtifactError(
+                f"{path.name} refers to external data {loc!r} outside its folder; "
+                "refusing to load it"
+            )
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """All ``metadata_props`` of an ONNX file.
+    """All ``metadata_props`` of an ONNX file, after checking its structure.
 
     Raises:
-        ArtifactError: The file is missing, unreadable, truncated or not an ONNX model.
+        ArtifactError: The file is missing, unreadable, truncated, not an ONNX model, or refers
+            to external data outside its folder.
     """
     path = Path(path)
     try:
@@ -76,8 +115,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     props: dict[str, str] = {}
     seen_graph = False
     for number, wire, value in _fields(buf):
-        if number == 7 and wire == 2:
+        if number == _GRAPH and wire == 2:
             seen_graph = True
+            check_external_data(path, value)
         if number == _METADATA_PROPS and wire == 2:
             entry = {n: v for n, w, v in _fields(value) if w == 2}
             try:

@@ -68,3 +68,45 @@ def test_corrupt_graph_with_valid_manifest(gan_image_onnx: Path, tmp_path: Path)
     onnx.save(model, p)
     with pytest.raises(ArtifactError, match="cannot load bad.onnx"):
         Sampler(p, backend="cpu")
+
+
+def _external_data_model(folder: Path, location: str) -> Path:
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((2, 2), np.float32), "W")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "0"), ("length", "16")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    w.ClearField("raw_data")
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 2])
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2])
+    g = helper.make_graph([helper.make_node("MatMul", ["z", "W"], ["x"])], "g", [z], [x], [w])
+    path = folder / "m.onnx"
+    path.write_bytes(helper.make_model(g).SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/passwd", "sub/../../secret.bin"])
+def test_external_data_outside_the_folder_is_refused(tmp_path: Path, location: str) -> None:
+    from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    (tmp_path / "secret.bin").write_bytes(b"S" * 16)
+    (tmp_path / "art").mkdir()
+    path = _external_data_model(tmp_path / "art", location)
+    with pytest.raises(ArtifactError, match="outside its folder"):
+        read_manifest(path)
+    with pytest.raises(ArtifactError, match="outside its folder"):
+        OnnxRuntimeBackend(path)
+
+
+def test_external_data_beside_the_model_is_allowed(tmp_path: Path) -> None:
+    import numpy as np
+
+    from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    (tmp_path / "m.onnx.data").write_bytes(np.full(4, 2.0, np.float32).tobytes())
+    path = _external_data_model(tmp_path, "m.onnx.data")
+    (out,) = OnnxRuntimeBackend(path).run({"z": np.ones((1, 2), np.float32)})
+    np.testing.assert_array_equal(out, [[4.0, 4.0]])

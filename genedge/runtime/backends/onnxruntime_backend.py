@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from genedge.runtime.artifact import read_metadata
 from genedge.runtime.errors import ArtifactError, BackendUnavailableError, InputError
 
 _PROVIDERS = {
@@ -75,6 +76,7 @@ def session_from_onnx(
         raise ArtifactError(f"not a model file: {path}")
     if not os.access(path, os.R_OK):
         raise ArtifactError(f"model file is not readable: {path}")
+    read_metadata(path)  # structure and external-data checks before onnxruntime parses it
     try:
         return ort.InferenceSession(
             str(path),
