@@ -2,9 +2,10 @@
 
 =========  ===========================================================================
 ``.png``   a grid of images (8x8 for 64), or a scatter plot of 2-D points
-``.npy``   float32 samples in data units, streamed through a memory map (flat memory)
+``.npy``   float32 samples in data units, streamed chunk by chunk (flat memory)
 ``.npz``   ``x`` and, for conditional models, ``y``: a labelled synthetic data set
 ``.csv``   points: one row each; sequences: ``sample,t,f0,f1,...``
+``.wav``   sequences: one feature as mono 16-bit PCM audio, the samples one after another
 folder     one PNG per image sample (a path with no suffix)
 =========  ===========================================================================
 """
@@ -16,6 +17,7 @@ import io
 import math
 import shutil
 import tempfile
+import wave
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.images import encode_png, make_grid, to_uint8, upscale
 from genedge.runtime.manifest import Manifest
 
-SUFFIXES = (".png", ".npy", ".npz", ".csv")
+SUFFIXES = (".png", ".npy", ".npz", ".csv", ".wav")
 
 Chunks = Iterable[tuple[np.ndarray, np.ndarray | None]]
 
@@ -78,13 +80,24 @@ def line_plot(seqs: np.ndarray, n: int = 16, height: int = 64, width: int = 192)
 
 
 def write_samples(
-    path: str | Path, chunks: Chunks, manifest: Manifest, n: int, label_names: bool = False
+    path: str | Path,
+    chunks: Chunks,
+    manifest: Manifest,
+    n: int,
+    label_names: bool = False,
+    *,
+    sample_rate: int = 8000,
+    feature: int = 0,
 ) -> Path:
     """Write streamed ``(x, y)`` chunks of ``n`` samples to ``path`` by its suffix.
 
-    ``.npy`` streams through a memory map and folders write one file per sample, so memory
-    stays flat for any ``n``; ``.png``, ``.npz`` and ``.csv`` gather the samples first.
+    ``.npy`` and ``.wav`` stream chunk by chunk and folders write one file per sample, so
+    memory stays flat for any ``n``; ``.png``, ``.npz`` and ``.csv`` gather the samples first.
     Nothing is left behind if writing fails.
+
+    Args:
+        sample_rate: ``.wav`` only: frames per second.
+        feature: ``.wav`` only: which feature of the sequences becomes the waveform.
 
     Raises:
         OutputError: The path's folder is missing or not writable, or the suffix is unknown.
@@ -95,12 +108,14 @@ def write_samples(
         return _write_folder(path, chunks, manifest)
     if suffix not in SUFFIXES:
         raise OutputError(
-            f"cannot write {path.name}: use a .png, .npy, .npz or .csv file, or a folder"
+            f"cannot write {path.name}: use a .png, .npy, .npz, .csv or .wav file, or a folder"
         )
     if not path.parent.exists() and str(path.parent):
         raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
     if suffix == ".npy":
         return _write_npy(path, chunks, manifest, n)
+    if suffix == ".wav":
+        return _write_wav(path, chunks, manifest, sample_rate, feature)
     xs, ys = [], []
     for x, y in chunks:
         xs.append(x)
@@ -120,19 +135,46 @@ def write_samples(
 
 
 def _write_npy(path: Path, chunks: Chunks, manifest: Manifest, n: int) -> Path:
-    with atomic_path(path) as tmp:
-        mm = None
-        start = 0
+    # Header first, then each chunk appended with a plain write: unlike a memory map, the
+    # written pages do not stay resident, so peak memory is one chunk whatever n is.
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        written = 0
         for x, _ in chunks:
-            if mm is None:
-                mm = np.lib.format.open_memmap(
-                    tmp, mode="w+", dtype=np.float32, shape=(n, *x.shape[1:])
-                )
-            mm[start : start + len(x)] = x
-            start += len(x)
-        if mm is not None:
-            mm.flush()
-            del mm
+            if written == 0:
+                header = {"descr": "<f4", "fortran_order": False, "shape": (n, *x.shape[1:])}
+                np.lib.format.write_array_header_1_0(f, header)
+            f.write(np.ascontiguousarray(x, dtype="<f4").tobytes())
+            written += len(x)
+        if written != n:
+            raise OutputError(f"expected {n} samples, got {written}")
+    return path
+
+
+def _write_wav(
+    path: Path, chunks: Chunks, manifest: Manifest, sample_rate: int, feature: int
+) -> Path:
+    """One feature of every sequence, concatenated, as mono 16-bit PCM; the data range maps
+    onto full scale [-1, 1] (values outside it are clipped)."""
+    if manifest.output_kind != "sequence":
+        raise OutputError(
+            f"a .wav holds sequences, but this model makes {manifest.output_kind} samples"
+        )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise InputError(f"sample rate must be a positive integer, got {sample_rate!r}")
+    features = int(manifest.sample_shape[-1])
+    if isinstance(feature, bool) or not isinstance(feature, int) or not 0 <= feature < features:
+        raise InputError(f"feature must be 0..{features - 1} for this model, got {feature!r}")
+    lo, hi = manifest.value_range
+    # wave patches the frame count into the header on close (before the rename), so chunks
+    # stream straight through.
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        for x, _ in chunks:
+            v = (x[:, :, feature].reshape(-1) - lo) * (2.0 / (hi - lo)) - 1.0
+            pcm = np.rint(np.clip(v, -1.0, 1.0) * 32767).astype("<i2")
+            w.writeframes(pcm.tobytes())
     return path
 
 

@@ -199,6 +199,7 @@ def train(
             state, tensors = load_checkpoint(ckpts[0], cfg.family)
             restore(state, tensors, models, opts, gen)
             start = int(state["step"])
+            _truncate_metrics(run_dir / "metrics.jsonl", start)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(run_dir, cfg)
@@ -254,6 +255,22 @@ def train(
     if meta is None:  # resumed a run that had already finished
         meta = list_checkpoints(ckpt_dir)[0]
     return meta
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines past the checkpoint being resumed (written before a crash)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the crash
+    from genedge.runtime.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, "".join(f"{ln}\n" for ln in kept).encode())
 
 
 def _write_grid(

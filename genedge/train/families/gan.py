@@ -80,15 +80,25 @@ def with_ema(models: Models, hp: dict[str, Any]) -> Models:
 
 
 @torch.no_grad()
-def update_ema(models: Models, hp: dict[str, Any]) -> None:
-    """``ema <- decay * ema + (1 - decay) * G``; buffers (e.g. BatchNorm statistics) copied."""
+def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
+    """``ema <- decay * ema + (1 - decay) * G``; buffers (e.g. BatchNorm statistics) copied.
+
+    The decay warms up as ``min(decay, (1 + step) / (10 + step))`` so that short runs are not
+    dominated by the random initial weights.
+    """
     if "G_ema" not in models:
         return
-    decay = float(hp["ema"])
+    decay = min(float(hp["ema"]), (1.0 + step) / (10.0 + step))
     for e, p in zip(models["G_ema"].parameters(), models["G"].parameters(), strict=True):
         e.lerp_(p, 1.0 - decay)
     for e, b in zip(models["G_ema"].buffers(), models["G"].buffers(), strict=True):
         e.copy_(b)
+
+
+def optimizer_steps(opt: torch.optim.Optimizer) -> int:
+    """How many steps an Adam-style optimizer has taken (kept in its state, so resumable)."""
+    state = next(iter(opt.state.values()), None)
+    return int(state["step"]) if state and "step" in state else 0
 
 
 class GANFamily(Family):
@@ -144,7 +154,7 @@ class GANFamily(Family):
         opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         opts["G"].step()
-        update_ema(models, hp)
+        update_ema(models, hp, optimizer_steps(opts["G"]))
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
