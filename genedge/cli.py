@@ -203,6 +203,10 @@ def export(
         "model.onnx"
     ),
     batch_sizes: Annotated[str, typer.Option(help="Parity batch sizes.")] = "1,37",
+    lengths: Annotated[
+        str | None,
+        typer.Option(help="Parity sequence lengths (default: the training length T and 2T+3)."),
+    ] = None,
     atol: Annotated[float | None, typer.Option(help="Absolute tolerance (fp32: 1e-5).")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (fp32: 1e-5).")] = None,
     force: Annotated[bool, typer.Option(help="Keep the artifact even if parity fails.")] = False,
@@ -215,6 +219,7 @@ def export(
             run_dir,
             out_path,
             batch_sizes=tuple(_int_list(batch_sizes, "--batch-sizes") or ()),
+            lengths=tuple(_int_list(lengths, "--lengths") or ()),
             atol=atol,
             rtol=rtol,
             force=force,
@@ -276,7 +281,7 @@ def sample(
     n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
     seed: Annotated[int | None, typer.Option(help="Noise seed (same seed, same samples).")] = None,
     out_path: Annotated[
-        Path, typer.Option("--out", "-o", help=".png, .npy, .npz, .csv or a folder.")
+        Path, typer.Option("--out", "-o", help=".png, .npy, .npz, .csv, .wav or a folder.")
     ] = Path("samples.png"),
     labels: Annotated[str | None, typer.Option(help="Class per sample, e.g. 0,1,2.")] = None,
     class_: Annotated[
@@ -290,6 +295,8 @@ def sample(
     backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
     check_finite: Annotated[bool, typer.Option(help="Fail if any sample is NaN/Inf.")] = False,
+    sample_rate: Annotated[int, typer.Option(help=".wav: frames per second.")] = 8000,
+    feature: Annotated[int, typer.Option(help=".wav: the sequence feature to play.")] = 0,
 ) -> None:
     """Generate samples from an artifact (torch-free) or from a run folder (PyTorch reference)."""
     import numpy as np
@@ -314,7 +321,9 @@ def sample(
             yield x, y
 
     t0 = time.perf_counter()
-    path = write_samples(out_path, chunks(), sampler.manifest, n)
+    path = write_samples(
+        out_path, chunks(), sampler.manifest, n, sample_rate=sample_rate, feature=feature
+    )
     if check_finite and bad[0]:
         path.unlink(missing_ok=True)
         raise InputError(f"{bad[0]} sample values are NaN or Inf; nothing written")
@@ -379,6 +388,205 @@ def info(
     for k, v in rows:
         table.add_row(k, escape(v))
     out.print(table)
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+@app.command()
+def bench(
+    model: Annotated[Path, typer.Argument(help="The .onnx artifact.")],
+    against: Annotated[
+        Path | None, typer.Option("--against", help="Its run folder: adds PyTorch eager.")
+    ] = None,
+    backends: Annotated[
+        str, typer.Option(help="torch, cpu, cpu-bare, cuda, ort-tensorrt, tensorrt.")
+    ] = "torch,cpu,cpu-bare,cuda,ort-tensorrt,tensorrt",
+    batch_sizes: Annotated[str, typer.Option(help="Batch sizes.")] = "1,16,256,1024",
+    budget: Annotated[float, typer.Option(help="Timed seconds per backend and batch.")] = 1.0,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime CPU threads.")] = None,
+    cold: Annotated[bool, typer.Option("--cold", help="Also time fresh-process starts.")] = False,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Latency plot (PNG).")] = None,
+) -> None:
+    """Latency and throughput per backend and batch size, side by side with PyTorch eager."""
+    from genedge.export.bench import plot_latency, run_bench
+    from genedge.runtime.atomic import write_bytes_atomic
+
+    if budget <= 0:
+        raise InputError("--budget must be positive")
+    report = run_bench(
+        model,
+        against,
+        backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
+        batch_sizes=tuple(_int_list(batch_sizes, "--batch-sizes") or ()),
+        budget_s=budget,
+        threads=threads,
+        cold=cold,
+    )
+    ceil = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report.ceilings_gflops.items())
+    table = Table(title=f"{model.name} ({report.family}); GEMM ceiling: {ceil or 'n/a'}")
+    for col in (
+        "backend",
+        "batch",
+        "median ms",
+        "p90 ms",
+        "p99 ms",
+        "min ms",
+        "samples/s",
+        "vs torch",
+        "GFLOP/s",
+        "% ceiling",
+        "outliers",
+        "parity",
+        "status",
+    ):
+        table.add_column(col, justify="left" if col in ("backend", "status") else "right")
+    for r in report.rows:
+        lat = r.latency
+        table.add_row(
+            r.backend,
+            str(r.batch),
+            _fmt(lat and lat.median_ms, ".4f"),
+            _fmt(lat and lat.p90_ms, ".4f"),
+            _fmt(lat and lat.p99_ms, ".4f"),
+            _fmt(lat and lat.min_ms, ".4f"),
+            _fmt(r.samples_per_s, ",.0f"),
+            _fmt(r.speedup_vs_torch, ".2f") + ("x" if r.speedup_vs_torch else ""),
+            _fmt(r.gflops, ".1f"),
+            _fmt(r.ceiling_share and 100 * r.ceiling_share, ".0f"),
+            "-" if lat is None else f"{lat.outliers}/{lat.calls}",
+            _fmt(r.parity_max_abs, ".1e"),
+            escape(r.status),
+        )
+    out.print(table)
+    for c in report.cold:
+        if c.get("status") == "ok":
+            extra = (
+                f", {c['speedup_vs_torch']:.1f}x faster than torch"
+                if "speedup_vs_torch" in c
+                else ""
+            )
+            out.print(
+                f"cold start {c['backend']}: {c['wall_s']:.3f} s, "
+                f"peak RSS {c['peak_rss_mib']:.0f} MiB{extra}"
+            )
+        else:
+            out.print(f"cold start {c['backend']}: {escape(c['status'])}")
+    if json_path:
+        write_bytes_atomic(json_path, report.to_json().encode())
+        out.print(f"wrote {json_path}")
+    if plot:
+        plot_latency(report, plot)
+        out.print(f"wrote {plot}")
+
+
+@app.command()
+def reconstruct(
+    model: Annotated[Path, typer.Argument(help="A VAE .onnx artifact.")],
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help=".npy samples (n, *sample shape) in data units, or a .png image."
+        ),
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help=".png (rows of originals above their reconstructions), .npy, .csv."
+        ),
+    ] = Path("reconstructions.png"),
+    n: Annotated[int, typer.Option("-n", help="Reconstruct at most this many samples.")] = 32,
+    backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+) -> None:
+    """Encode samples with a VAE and decode them again (torch-free)."""
+    import numpy as np
+
+    from genedge.runtime.atomic import write_bytes_atomic
+    from genedge.runtime.sampler import check_count
+    from genedge.runtime.vae import VAESampler, comparison_png, load_samples
+    from genedge.runtime.writers import write_samples
+
+    n = check_count(n)
+    vae = VAESampler(model, backend=backend, threads=threads)
+    x = load_samples(input_path, vae.manifest)[:n]
+    rec = vae.reconstruct(x)
+    if out_path.suffix.lower() == ".png" and vae.manifest.output_kind == "image":
+        write_bytes_atomic(out_path, comparison_png(x, rec, vae.manifest))
+    else:
+        write_samples(out_path, [(rec, None)], vae.manifest, len(rec))
+    err_ = float(np.sqrt(np.mean((np.asarray(x, np.float32) - rec) ** 2)))
+    out.print(f"reconstructed {len(x)} samples (RMS error {err_:.4g}, data units) -> {out_path}")
+
+
+@app.command()
+def interpolate(
+    source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
+    steps: Annotated[int, typer.Option(help="Points on the path, both ends included.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the start point.")] = 0,
+    to_seed: Annotated[
+        int | None, typer.Option(help="Seed of the end point (default: --seed + 1).")
+    ] = None,
+    class_: Annotated[
+        int | None, typer.Option("--class", help="Class of the walk (conditional models).")
+    ] = None,
+    length: Annotated[int | None, typer.Option(help="Sequence length (sequence models).")] = None,
+    linear: Annotated[
+        bool, typer.Option("--linear", help="A straight line instead of slerp.")
+    ] = False,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help=".png (one row), .npy, .csv, .wav.")
+    ] = Path("walk.png"),
+    backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+) -> None:
+    """Walk through latent space between two seeded samples (any family)."""
+    from genedge.runtime.atomic import write_bytes_atomic
+    from genedge.runtime.interpolate import interpolate as walk
+    from genedge.runtime.writers import render_png, write_samples
+
+    sampler = _open_sampler(source, backend, threads)
+    x = walk(sampler, steps, seed, to_seed, labels=class_, length=length, spherical=not linear)
+    if out_path.suffix.lower() == ".png" and sampler.manifest.output_kind == "image":
+        write_bytes_atomic(out_path, render_png(x, sampler.manifest, ncols=len(x)))
+    else:
+        write_samples(out_path, [(x, None)], sampler.manifest, len(x))
+    end = seed + 1 if to_seed is None else to_seed
+    out.print(f"wrote {len(x)} steps from seed {seed} to seed {end} -> {out_path}")
+
+
+@app.command()
+def repair(
+    model: Annotated[Path, typer.Argument(help="A VAE .onnx artifact trained on images.")],
+    image: Annotated[Path, typer.Option("--image", help="The damaged image (PNG).")],
+    mask: Annotated[
+        Path,
+        typer.Option("--mask", help="PNG of the same size: white = known pixel, black = missing."),
+    ],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="The repaired .png.")] = Path(
+        "repaired.png"
+    ),
+    steps: Annotated[int, typer.Option(help="Encode -> decode rounds.")] = 50,
+    backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+) -> None:
+    """Fill in the missing pixels of an image with a VAE; known pixels are kept exactly."""
+    from genedge.runtime.atomic import write_bytes_atomic
+    from genedge.runtime.errors import OutputError
+    from genedge.runtime.images import encode_png, read_image
+    from genedge.runtime.vae import VAESampler, data_to_image, image_to_data, image_to_mask
+
+    if out_path.suffix.lower() != ".png":
+        raise OutputError(f"repair writes a .png image, got {out_path.name}")
+    vae = VAESampler(model, backend=backend, threads=threads)
+    x = image_to_data(read_image(image), vae.manifest)
+    known = image_to_mask(read_image(mask), vae.manifest)
+    fixed = vae.repair(x, known, steps=steps)
+    write_bytes_atomic(out_path, encode_png(data_to_image(fixed[0], vae.manifest)))
+    missing = int(known.size - known.sum())
+    out.print(f"filled {missing} of {known.size} values in {steps} rounds -> {out_path}")
 
 
 def main() -> None:

@@ -1,0 +1,534 @@
+"""Latency benchmarks in the manner of trtexec and perf_analyzer, run side by side.
+
+Rows are backend x batch size. Each batch size runs every backend in interleaved rounds until
+the time budget is spent, so a drifting machine hits all alike; statistics are taken per call
+(median, p90, p99, min), outliers are counted rather than dropped, and throughput is compared
+with PyTorch eager on the same machine in the same run. Achieved GFLOP/s is set against the
+machine's ceiling as each engine itself reaches it on a large GEMM.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genedge import __version__
+
+BENCH_FORMAT = "genedge.bench"
+BENCH_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency statistics in milliseconds."""
+
+    calls: int
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    mean_ms: float
+    max_ms: float
+    #: Calls slower than the median + 3 * IQR: reported, never dropped.
+    outliers: int
+
+    @classmethod
+    def from_seconds(cls, times: list[float] | np.ndarray) -> LatencyStats:
+        t = np.asarray(times, np.float64) * 1e3
+        if t.size == 0:
+            raise ValueError("no timings")
+        q1, med, q3 = np.percentile(t, [25, 50, 75])
+        return cls(
+            calls=int(t.size),
+            median_ms=float(med),
+            p90_ms=float(np.percentile(t, 90)),
+            p99_ms=float(np.percentile(t, 99)),
+            min_ms=float(t.min()),
+            mean_ms=float(t.mean()),
+            max_ms=float(t.max()),
+            outliers=int((t > med + 3 * (q3 - q1)).sum()),
+        )
+
+
+@dataclass
+class BenchRow:
+    """One backend at one batch size, or the reason it could not run."""
+
+    backend: str
+    precision: str
+    batch: int
+    status: str = "ok"
+    latency: LatencyStats | None = None
+    samples_per_s: float | None = None
+    speedup_vs_torch: float | None = None
+    gflops: float | None = None
+    ceiling_share: float | None = None
+    model_bytes: int | None = None
+    parity_max_abs: float | None = None
+
+
+@dataclass
+class BenchReport:
+    """A whole benchmark: machine, settings, ceilings, rows and (optionally) cold starts."""
+
+    model: str
+    family: str
+    flops_per_sample: float
+    ceilings_gflops: dict[str, float]
+    rows: list[BenchRow]
+    settings: dict[str, Any]
+    machine: dict[str, Any] = field(default_factory=dict)
+    cold: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": BENCH_FORMAT,
+            "version": BENCH_VERSION,
+            "genedge": __version__,
+            **asdict(self),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+
+Runner = Callable[[int], object]
+
+
+def time_interleaved(
+    runners: dict[str, Runner],
+    batch: int,
+    budget_s: float,
+    warmup_s: float = 0.2,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Warm each runner up, then time calls in rounds (one call of each per round) until every
+    runner has used ``budget_s`` or run 10,000 calls. Returns per-call seconds by runner."""
+    for fn in runners.values():
+        end = clock() + warmup_s
+        fn(batch)
+        while clock() < end:
+            fn(batch)
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    spent = dict.fromkeys(runners, 0.0)
+    while any(spent[k] < budget_s and len(times[k]) < 10_000 for k in runners):
+        for k, fn in runners.items():
+            if spent[k] >= budget_s or len(times[k]) >= 10_000:
+                continue
+            t0 = clock()
+            fn(batch)
+            dt = clock() - t0
+            times[k].append(dt)
+            spent[k] += dt
+    return times
+
+
+def rows_from_timings(
+    times: dict[str, list[float]],
+    batch: int,
+    flops_per_sample: float,
+    ceilings: dict[str, float],
+    engines: dict[str, str],
+    precision: dict[str, str],
+    baseline: str = "torch",
+) -> list[BenchRow]:
+    """Statistics, throughput, speed-up vs the baseline and ceiling share for each runner."""
+    rows = []
+    base = times.get(baseline)
+    base_med = float(np.median(base)) if base else None
+    for name, ts in times.items():
+        st = LatencyStats.from_seconds(ts)
+        med_s = st.median_ms / 1e3
+        gflops = flops_per_sample * batch / med_s / 1e9 if flops_per_sample else None
+        ceiling = ceilings.get(engines.get(name, ""))
+        rows.append(
+            BenchRow(
+                backend=name,
+                precision=precision.get(name, "fp32"),
+                batch=batch,
+                latency=st,
+                samples_per_s=batch / med_s,
+                speedup_vs_torch=(base_med / med_s) if base_med else None,
+                gflops=gflops,
+                ceiling_share=(gflops / ceiling) if gflops and ceiling else None,
+            )
+        )
+    return rows
+
+
+def onnxruntime_gemm_ceiling(
+    n: int = 1024, budget_s: float = 1.0, threads: int | None = None
+) -> float:
+    """GFLOP/s of an ``n x n x n`` float32 MatMul through onnxruntime (median of calls)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from genedge.runtime.backends.onnxruntime_backend import session_options
+
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])
+    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm", [a, b], [c]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    sess = ort.InferenceSession(
+        model.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    rng = np.random.default_rng(0)
+    feed = {
+        "a": rng.standard_normal((n, n), np.float32),
+        "b": rng.standard_normal((n, n), np.float32),
+    }
+    times = time_interleaved({"gemm": lambda _: sess.run(None, feed)}, 1, budget_s)["gemm"]
+    return 2 * n**3 / float(np.median(times)) / 1e9
+
+
+def torch_gemm_ceiling(n: int = 1024, budget_s: float = 1.0) -> float:
+    """GFLOP/s of an ``n x n x n`` float32 ``torch.mm`` (median of calls)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    times = time_interleaved({"gemm": lambda _: torch.mm(a, b)}, 1, budget_s)["gemm"]
+    return 2 * n**3 / float(np.median(times)) / 1e9
+
+
+def count_flops(module: Any, args: tuple[Any, ...]) -> float:
+    """Multiply-adds x 2 of Linear, Conv, ConvTranspose and GRU/LSTM layers for one forward
+    pass (call it with batch 1 for per-sample FLOPs)."""
+    import torch
+    from torch import nn
+
+    total = [0.0]
+
+    def hook(m: nn.Module, inp: tuple[Any, ...], out: Any) -> None:
+        if isinstance(m, nn.Linear):
+            total[0] += 2.0 * m.in_features * m.out_features * inp[0].numel() / m.in_features
+        elif isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            total[0] += 2.0 * m.in_channels // m.groups * k * out.numel()
+        elif isinstance(m, nn.ConvTranspose2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            total[0] += 2.0 * m.out_channels // m.groups * k * inp[0].numel()
+        elif isinstance(m, (nn.GRU, nn.LSTM)):
+            gates = 3 if isinstance(m, nn.GRU) else 4
+            x = inp[0]
+            steps = x.shape[0] * x.shape[1]  # batch x time (either layout)
+            h = m.hidden_size
+            for layer in range(m.num_layers):
+                width = m.input_size if layer == 0 else h
+                total[0] += 2.0 * gates * (width * h + h * h) * steps
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in module.modules()
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.GRU, nn.LSTM))
+    ]
+    try:
+        with torch.inference_mode():
+            module(*args)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+# VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across fork + exec, so a
+# probe launched from a process holding torch would report torch's footprint.
+_PEAK = (
+    "import time\n"
+    "def _peak_kib():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1])\n"
+    "    import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+)
+
+_COLD_PROBE = {
+    "onnxruntime": (
+        _PEAK + "t=time.perf_counter()\n"
+        "from genedge.runtime import Sampler\n"
+        "s = Sampler({model!r}, backend='cpu'); x = s.sample(64, seed=0)\n"
+        "print(time.perf_counter()-t, _peak_kib())\n"
+    ),
+    "torch": (
+        _PEAK + "t=time.perf_counter()\n"
+        "from genedge.train.reference import load_torch_sampler\n"
+        "s = load_torch_sampler({run!r}); x = s.sample(64, seed=0)\n"
+        "print(time.perf_counter()-t, _peak_kib())\n"
+    ),
+}
+
+
+def cold_start(model: Path, run: Path | None, repeats: int = 3) -> list[dict[str, Any]]:
+    """Fresh-process wall time (import + load + first ``sample(64)``) and peak RSS per backend;
+    the median of ``repeats`` processes."""
+    results = []
+    for backend, probe in _COLD_PROBE.items():
+        if backend == "torch" and run is None:
+            results.append({"backend": backend, "status": "skipped: no --against run folder"})
+            continue
+        code = probe.format(model=str(model), run=str(run))
+        walls, rss = [], []
+        for _ in range(repeats):
+            r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            if r.returncode != 0:
+                results.append({"backend": backend, "status": f"failed: {r.stderr.strip()[-200:]}"})
+                break
+            w, m = r.stdout.split()
+            walls.append(float(w))
+            rss.append(int(m) / 1024)
+        else:
+            results.append(
+                {
+                    "backend": backend,
+                    "status": "ok",
+                    "wall_s": float(np.median(walls)),
+                    "peak_rss_mib": float(np.median(rss)),
+                }
+            )
+    ok = {r["backend"]: r for r in results if r.get("status") == "ok"}
+    if "torch" in ok and "onnxruntime" in ok:
+        ok["onnxruntime"]["speedup_vs_torch"] = ok["torch"]["wall_s"] / ok["onnxruntime"]["wall_s"]
+    return results
+
+
+def machine_info() -> dict[str, Any]:
+    import os
+
+    import onnxruntime as ort
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "onnxruntime": ort.__version__,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", ""),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - bench needs [train]
+        pass
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return info
+
+
+def plot_latency(report: BenchReport, path: Path) -> None:
+    """Latency vs batch per backend, log-log, as PNG (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from genedge.runtime.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in dict.fromkeys(r.backend for r in report.rows):
+        pts = [
+            (r.batch, r.latency.median_ms)
+            for r in report.rows
+            if r.backend == name and r.latency is not None
+        ]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("median latency per call (ms)")
+    ax.set_title(f"{Path(report.model).name} ({report.family})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _ceil_or_none(fn: Callable[[], float]) -> float | None:
+    try:
+        v = fn()
+        return v if math.isfinite(v) else None
+    except Exception:  # noqa: BLE001 - a missing engine is a missing ceiling, not a crash
+        return None
+
+
+def _torch_runner(run: Path) -> tuple[Runner, Any, float]:
+    """PyTorch eager as its users sample: noise drawn by torch, then the module, per call."""
+    import torch
+
+    from genedge.train.loop import load_trained
+    from genedge.train.reference import torch_sampler
+
+    cfg, family, models, step = load_trained(run)
+    sampler = torch_sampler(cfg, family, models, step)
+    module = family.sampler_module(models, cfg.hparams, cfg.data_info)
+    graph = sampler.manifest.sampler
+    k = max(1, sampler.manifest.num_classes)
+    length = sampler.manifest.default_length or 1
+
+    def inputs(batch: int) -> tuple[Any, ...]:
+        args = []
+        for t in graph.inputs:
+            shape = [
+                batch if d == "batch" else length if d == "length" else int(d) for d in t.shape
+            ]
+            if t.role == "latent":
+                args.append(torch.randn(shape))
+            elif t.role == "label":
+                args.append(torch.randint(0, k, shape))
+            else:
+                args.append(torch.zeros(shape))
+        return tuple(args)
+
+    @torch.inference_mode()
+    def run(batch: int) -> object:
+        return module(*inputs(batch))
+
+    return run, sampler, count_flops(module, inputs(1))
+
+
+def run_bench(
+    model: str | Path,
+    against: str | Path | None = None,
+    *,
+    backends: tuple[str, ...] = ("torch", "cpu", "cpu-bare", "cuda", "ort-tensorrt", "tensorrt"),
+    batch_sizes: tuple[int, ...] = (1, 16, 256, 1024),
+    budget_s: float = 1.0,
+    threads: int | None = None,
+    cold: bool = False,
+    gemm_n: int = 1024,
+) -> BenchReport:
+    """Benchmark an artifact on each backend (and PyTorch eager from its run) side by side.
+
+    Args:
+        model: The ``.onnx`` artifact.
+        against: Its run folder: adds the ``torch`` baseline, FLOP counts and parity error.
+        backends: ``torch`` (eager, needs ``against``), ``cpu`` (``Sampler.sample`` end to end,
+            noise included), ``cpu-bare`` (``session.run`` on pre-drawn inputs: the floor the
+            Sampler's overhead is measured against), ``cuda``, ``ort-tensorrt``, ``tensorrt``.
+            A backend that cannot run here becomes a row with its reason.
+        batch_sizes: Batch sizes to sweep.
+        budget_s: Timed seconds per backend and batch size (after 0.2 s of warm-up).
+        threads: onnxruntime intra-op threads (``None``: its default).
+        cold: Also measure fresh-process cold starts.
+        gemm_n: Size of the ceiling GEMM.
+    """
+    from genedge.runtime import GenedgeError, Sampler
+    from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from genedge.runtime.errors import InputError
+
+    model = Path(model)
+    probe = Sampler(model, backend="cpu", threads=threads)
+    manifest = probe.manifest
+    size = sum(
+        (model if g.file is None else model.parent / g.file).stat().st_size
+        for g in manifest.graphs.values()
+    )
+    runners: dict[str, Runner] = {}
+    engines: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    flops = 0.0
+    torch_sampler_ = None
+    for name in backends:
+        if name == "torch":
+            if against is None:
+                missing[name] = "skipped: pass --against RUN to time PyTorch eager"
+                continue
+            runners[name], torch_sampler_, flops = _torch_runner(Path(against))
+            engines[name] = "torch"
+        elif name == "cpu-bare":
+            bare = OnnxRuntimeBackend(model, "cpu", threads=threads)
+            feeds: dict[int, dict[str, np.ndarray]] = {}
+
+            def run_bare(batch: int, bare: Any = bare, feeds: dict = feeds) -> object:
+                if batch not in feeds:
+                    z = probe.latents(batch, seed=0)
+                    feed = {probe._latent.name: z}
+                    if probe._label is not None:
+                        feed[probe._label.name] = probe.labels_for(batch)
+                    for st in probe._states:
+                        shape = tuple(batch if d == "batch" else int(d) for d in st.shape)
+                        feed[st.name] = np.zeros(shape, np.float32)
+                    feeds[batch] = feed
+                return bare.run(feeds[batch])
+
+            runners[name] = run_bare
+            engines[name] = "onnxruntime"
+        else:
+            try:
+                s = Sampler(model, backend=name, threads=threads)
+            except (GenedgeError, InputError) as e:
+                missing[name] = f"not available: {e}"
+                continue
+            runners[name] = lambda batch, s=s: s.sample(batch)
+            engines[name] = "onnxruntime" if name != "tensorrt" else "tensorrt"
+
+    ceilings: dict[str, float] = {}
+    if any(e == "onnxruntime" for e in engines.values()):
+        c = _ceil_or_none(lambda: onnxruntime_gemm_ceiling(gemm_n, threads=threads))
+        if c:
+            ceilings["onnxruntime"] = c
+    if "torch" in engines:
+        c = _ceil_or_none(lambda: torch_gemm_ceiling(gemm_n))
+        if c:
+            ceilings["torch"] = c
+
+    parity = None
+    if torch_sampler_ is not None:
+        z = probe.latents(8, seed=0)
+        ys = probe.labels_for(8)
+        parity = float(
+            np.abs(probe.generate(z, ys, raw=True) - torch_sampler_.generate(z, ys, raw=True)).max()
+        )
+
+    rows: list[BenchRow] = []
+    for batch in batch_sizes:
+        if not isinstance(batch, int) or batch <= 0:
+            raise InputError(f"batch sizes must be positive integers, got {batch!r}")
+        times = time_interleaved(runners, batch, budget_s) if runners else {}
+        got = rows_from_timings(times, batch, flops, ceilings, engines, {})
+        for r in got:
+            r.model_bytes = None if r.backend == "torch" else size
+            r.parity_max_abs = None if r.backend == "torch" else parity
+        rows.extend(got)
+        rows.extend(
+            BenchRow(backend=k, precision=manifest.precision, batch=batch, status=v)
+            for k, v in missing.items()
+        )
+    return BenchReport(
+        model=str(model),
+        family=manifest.family,
+        flops_per_sample=flops,
+        ceilings_gflops=ceilings,
+        rows=rows,
+        settings={
+            "budget_s": budget_s,
+            "warmup_s": 0.2,
+            "threads": threads,
+            "batch_sizes": list(batch_sizes),
+            "gemm_n": gemm_n,
+            "timing": "interleaved rounds, time.perf_counter per call",
+            "allocator": "defaults (onnxruntime arena on; torch CPU allocator)",
+        },
+        machine=machine_info(),
+        cold=cold_start(model, Path(against) if against else None) if cold else [],
+    )
