@@ -78,7 +78,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 @app.command()
 def train(
-    family: Annotated[str, typer.Argument(help="Model family: gan.")],
+    family: Annotated[str, typer.Argument(help="Model family: gan, dcgan, cgan, vae or rgan.")],
     data: Annotated[str, typer.Option("--data", "-d", help="Built-in data set or a path.")] = "",
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")] = Path(
         "runs/run"
@@ -89,6 +89,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads for torch (1 when runs share a machine).")
+    ] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 1000,
     sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 1000,
     set_: Annotated[
@@ -144,6 +147,7 @@ def train(
             seed=seed,
             resume=resume,
             device=device,
+            threads=threads,
             checkpoint_every=checkpoint_every,
             sample_every=sample_every,
             on_step=on_step,

@@ -155,7 +155,8 @@ def export_run(
         out: The ``.onnx`` file to write; companions go beside it as ``<stem>.<role>.onnx``.
         batch_sizes: Batch sizes of the parity check (keep them different from the export
             batch, 4, so a batch size frozen into the graph is caught).
-        lengths: Sequence lengths of the parity check (sequence models).
+        lengths: Sequence lengths of the parity check (sequence models); defaults to the
+            training length T and 2T + 3.
         atol, rtol: Parity tolerances; default to the precision's (1e-5 for fp32).
         force: Keep the artifact even when parity fails (the manifest records the failure).
 
@@ -179,6 +180,9 @@ def export_run(
         for role, g in base.graphs.items()
     }
     manifest = base.with_updates(graphs=graphs)
+    if not lengths and manifest.default_length:
+        # One artifact serves every length: check the training length and a longer, odd one.
+        lengths = (manifest.default_length, 2 * manifest.default_length + 3)
     modules = family.export_modules(models, cfg.hparams, cfg.data_info)
     exporter = getattr(family, "exporter", "dynamo")
 

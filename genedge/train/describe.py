@@ -19,16 +19,16 @@ def manifest_for_run(
 ) -> Manifest:
     """The manifest an export of this run carries (graphs, I/O, units, provenance)."""
     info = cfg.data_info
+    graphs = family.graphs(cfg.hparams, info)
+    conditional = any(t.role == "label" for t in graphs["sampler"].inputs)
     return Manifest(
         family=cfg.family,
-        graphs=family.graphs(cfg.hparams, info),
+        graphs=graphs,
         latent_dim=family.latent_dim(cfg.hparams),
         output_kind=family.output_kind(info),
         sample_shape=family.sample_shape(info),
         preprocessing=cfg.preprocessing,
-        num_classes=info.num_classes
-        if any(t.role == "label" for t in family.graphs(cfg.hparams, info)["sampler"].inputs)
-        else 0,
+        num_classes=info.num_classes if conditional else 0,
         class_names=info.class_names,
         precision=precision,
         default_length=family.default_length(info),

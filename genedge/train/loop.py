@@ -146,6 +146,7 @@ def train(
     checkpoint_every: int = 1000,
     sample_every: int = 1000,
     log_every: int = 50,
+    threads: int | None = None,
     on_step: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> Path:
     """Train a model into ``run_dir``; with ``resume``, continue it exactly from its last
@@ -158,6 +159,8 @@ def train(
         overrides: Hyper-parameters replacing the family's defaults (``steps``, ``lr``, ...).
         seed: Seed of initial weights, batch order and noise.
         device: ``auto``, ``cpu`` or ``cuda``.
+        threads: CPU threads for torch (``None``: torch's default, one per core). Use 1 when
+            several runs share a machine: oversubscribed cores slow each run several-fold.
         on_step: Called as ``on_step(step, total, losses)`` after each logged step (progress).
 
     Returns:
@@ -165,6 +168,10 @@ def train(
     """
     run_dir = Path(run_dir)
     dev = resolve_device(device)
+    if threads is not None:
+        if threads <= 0:
+            raise InputError(f"threads must be positive, got {threads}")
+        torch.set_num_threads(threads)
     if resume:
         cfg = load_config(run_dir)
         if overrides and overrides.get("steps"):

@@ -7,9 +7,19 @@ from genedge.train.families.base import Family
 
 
 def _registry() -> dict[str, type[Family]]:
+    from genedge.train.families.cgan import CGANFamily
+    from genedge.train.families.dcgan import DCGANFamily
     from genedge.train.families.gan import GANFamily
+    from genedge.train.families.rgan import RGANFamily
+    from genedge.train.families.vae import VAEFamily
 
-    return {"gan": GANFamily}
+    return {
+        "gan": GANFamily,
+        "dcgan": DCGANFamily,
+        "cgan": CGANFamily,
+        "vae": VAEFamily,
+        "rgan": RGANFamily,
+    }
 
 
 def family_names() -> list[str]:

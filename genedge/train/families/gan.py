@@ -7,6 +7,7 @@ logits; G minimises the non-saturating loss -log D(G(z)). Adam, lr 2e-4, betas (
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -95,6 +96,42 @@ def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
         e.copy_(b)
 
 
+def adversarial_step(
+    models: Models,
+    opts: Optimizers,
+    hp: dict[str, Any],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    discriminate: Callable[[torch.Tensor], torch.Tensor],
+) -> dict[str, float]:
+    """One D update (real -> 1, detached fake -> 0), one non-saturating G update, then the EMA.
+
+    ``discriminate`` maps a batch to D's logits (it closes over labels, packing, ...).
+    """
+    D = models["D"]
+    d_loss = gan_losses(discriminate(real), discriminate(fake.detach()))
+    opts["D"].zero_grad(set_to_none=True)
+    d_loss.backward()
+    opts["D"].step()
+    # D's weight gradients are not needed for G's step: skip computing them.
+    D.requires_grad_(False)
+    g_loss = generator_loss(discriminate(fake))
+    opts["G"].zero_grad(set_to_none=True)
+    g_loss.backward()
+    D.requires_grad_(True)
+    opts["G"].step()
+    update_ema(models, hp, optimizer_steps(opts["G"]))
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+
+def packed(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """Group ``pack`` consecutive samples into one discriminator input (PacGAN)."""
+    if pack <= 1:
+        return x
+    n = x.shape[0] // pack * pack
+    return x[:n].reshape(n // pack, -1)
+
+
 def optimizer_steps(opt: torch.optim.Optimizer) -> int:
     """How many steps an Adam-style optimizer has taken (kept in its state, so resumable)."""
     state = next(iter(opt.state.values()), None)
@@ -117,13 +154,17 @@ class GANFamily(Family):
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
+            "pack": 4 if points else 1,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
         shape = tuple(info.sample_shape)
         models: Models = {
             "G": MLPGenerator(int(hp["z_dim"]), list(hp["g_hidden"]), shape),
-            "D": MLPDiscriminator(shape, list(hp["d_hidden"])),
+            # PacGAN: D judges `pack` samples at once, which makes mode collapse visible to it.
+            "D": MLPDiscriminator(
+                (int(hp.get("pack", 1)) * flat_size(shape),), list(hp["d_hidden"])
+            ),
         }
         return with_ema(models, hp)
 
@@ -143,19 +184,11 @@ class GANFamily(Family):
         gen: torch.Generator,
         hp: dict[str, Any],
     ) -> dict[str, float]:
-        G, D = models["G"], models["D"]
         z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
-        fake = G(z)
-        d_loss = gan_losses(D(x), D(fake.detach()))
-        opts["D"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        opts["D"].step()
-        g_loss = generator_loss(D(fake))
-        opts["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        opts["G"].step()
-        update_ema(models, hp, optimizer_steps(opts["G"]))
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        pack = int(hp.get("pack", 1))
+        return adversarial_step(
+            models, opts, hp, x, models["G"](z), lambda t: models["D"](packed(t, pack))
+        )
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
         return models.get("G_ema", models["G"]).eval()

@@ -1,0 +1,119 @@
+"""Standard latency comparison for each family: PyTorch eager vs the genedge runtime.
+
+Trains each family for a few steps (speed does not depend on quality), exports it, and runs
+``genedge bench`` side by side at batch 1, 16, 256 and 1024 with cold starts. Writes
+``benchmarks/results/latency.json`` and ``benchmarks/results/latency.md``.
+
+    .venv/bin/python benchmarks/latency.py [--budget 1.0] [--families gan,dcgan]
+
+Figures depend on the machine: the results name the CPU, the core count and the
+OPENBLAS_CORETYPE setting (which pins numpy's BLAS kernels; onnxruntime and torch use their own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from genedge.export.bench import run_bench
+from genedge.export.onnx_export import export_run
+from genedge.train.loop import train
+
+RESULTS = Path(__file__).parent / "results"
+STANDARD = {  # family: (data, overrides)
+    "gan": ("mnist", {"steps": 20}),
+    "dcgan": ("mnist", {"steps": 20}),
+    "cgan": ("mnist", {"steps": 20}),
+    "vae": ("mnist", {"steps": 20}),
+    "rgan": ("sines", {"steps": 20}),
+}
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def markdown(reports: dict[str, dict]) -> str:
+    lines = []
+    machine = next(iter(reports.values()))["machine"]
+    lines.append(
+        f"# Latency: PyTorch eager vs genedge runtime\n\nMachine: {machine.get('cpu')}, "
+        f"{machine.get('cores')} cores, onnxruntime {machine.get('onnxruntime')}, "
+        f"torch {machine.get('torch')}, OPENBLAS_CORETYPE="
+        f"{machine.get('OPENBLAS_CORETYPE') or '(unset)'}.\n"
+    )
+    lines.append(
+        "`cpu` is `Sampler.sample` end to end (noise included); `cpu-bare` is "
+        "`session.run` on pre-drawn inputs; `torch` draws noise with torch and runs the "
+        "module eagerly. Median of interleaved calls.\n"
+    )
+    for fam, d in reports.items():
+        ceil = ", ".join(f"{k} {v:.0f}" for k, v in d["ceilings_gflops"].items())
+        lines.append(
+            f"\n## {fam} ({d['flops_per_sample'] / 1e6:.2f} MFLOP/sample; "
+            f"GEMM ceiling GFLOP/s: {ceil})\n"
+        )
+        lines.append(
+            "| backend | batch | median ms | p99 ms | samples/s | vs torch | GFLOP/s "
+            "| % ceiling | parity |"
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in d["rows"]:
+            if r["status"] != "ok":
+                continue
+            lat = r["latency"]
+            share = r["ceiling_share"]
+            lines.append(
+                f"| {r['backend']} | {r['batch']} | {lat['median_ms']:.4f} | {lat['p99_ms']:.4f} "
+                f"| {r['samples_per_s']:,.0f} | {_fmt(r['speedup_vs_torch'], '.2f')}x "
+                f"| {_fmt(r['gflops'], '.1f')} | {_fmt(share and 100 * share, '.0f')} "
+                f"| {_fmt(r['parity_max_abs'], '.1e')} |"
+            )
+        for c in d["cold"]:
+            if c.get("status") == "ok":
+                lines.append(
+                    f"\nCold start {c['backend']}: {c['wall_s']:.3f} s, peak RSS "
+                    f"{c['peak_rss_mib']:.0f} MiB"
+                    + (
+                        f" ({c['speedup_vs_torch']:.1f}x faster than torch)"
+                        if "speedup_vs_torch" in c
+                        else ""
+                    )
+                )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--budget", type=float, default=1.0)
+    ap.add_argument("--families", default=",".join(STANDARD))
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    reports = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fam in args.families.split(","):
+            data, overrides = STANDARD[fam]
+            run = Path(tmp) / fam
+            train(run, fam, data, overrides=overrides, device="cpu", sample_every=10**6)
+            model = Path(tmp) / f"{fam}.onnx"
+            export_run(run, model)
+            report = run_bench(
+                model,
+                run,
+                backends=("torch", "cpu", "cpu-bare"),
+                batch_sizes=(1, 16, 256, 1024),
+                budget_s=args.budget,
+                cold=True,
+            )
+            reports[fam] = report.to_dict()
+            print(markdown({fam: reports[fam]}), flush=True)
+    (args.out / "latency.json").write_text(json.dumps(reports, indent=1))
+    (args.out / "latency.md").write_text(markdown(reports))
+    print(f"wrote {args.out / 'latency.json'} and {args.out / 'latency.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The recurrent GAN (Esteban, Hyland & Raetsch 2017, "RGAN"): GRU generator and discriminator.
+
+G reads one latent vector per time step, ``z_t ~ N(0, I)``, through a GRU from an explicit
+initial state ``h0``; its outputs set a start level and per-step increments, summed and squashed
+by a sigmoid into [0, 1]. D reads a sequence (with its differences and the batch's spread)
+through its own GRU and emits one logit per time step. Both play the non-saturating GAN game of
+:mod:`genedge.train.families.gan`, with the losses averaged over time steps; D learns five
+times slower than G (see docs/models.md).
+
+Because noise enters at every step and the state is an input, one exported graph generates any
+batch size and any length.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from genedge.runtime.manifest import GraphSpec, TensorSpec
+from genedge.train.families.base import Family, Models, Optimizers
+from genedge.train.families.gan import gan_losses, generator_loss
+from genedge.train.run import DataInfo
+
+#: Gain on the first differences D sees: steps of smooth data are small next to their levels.
+DIFF_GAIN = 5.0
+
+
+class GRUGenerator(nn.Module):
+    """``(z, h0) -> x``: z ``(batch, length, z_dim)`` and h0 ``(batch, layers, hidden)`` (batch
+    first, like every genedge graph input) to sequences ``(batch, length, features)`` in [0, 1].
+
+    The GRU's first output sets the start level and every output adds an increment, in logit
+    units: ``x_t = sigmoid(start(h_0) + sum_{s <= t} step(h_s))``. Emitting increments makes a
+    smooth path the easy thing to learn (a direct per-step output lets each step's fresh noise
+    show up as jitter); large steps remain possible.
+    """
+
+    def __init__(self, z_dim: int, hidden: int, layers: int, features: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(z_dim, hidden, num_layers=layers, batch_first=True)
+        self.start = nn.Linear(hidden, features)
+        self.step = nn.Linear(hidden, features)
+        with torch.no_grad():  # start from small increments: a near-constant path
+            self.step.weight.mul_(0.1)
+            self.step.bias.zero_()
+        self.layers, self.hidden = layers, hidden
+
+    def initial_state(self, batch: int, device: torch.device) -> torch.Tensor:
+        """The zero state the runtime feeds, ``(batch, layers, hidden)``."""
+        return torch.zeros(batch, self.layers, self.hidden, device=device)
+
+    def forward(self, z: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        h, _ = self.gru(z, h0.transpose(0, 1).contiguous())
+        return torch.sigmoid(self.start(h[:, :1]) + torch.cumsum(self.step(h), dim=1))
+
+
+class GRUDiscriminator(nn.Module):
+    """Sequences ``(batch, length, features)`` -> one logit per step ``(batch, length)``.
+
+    Each step's input is the values, their first differences (scaled by :data:`DIFF_GAIN`, so
+    jitter is as visible as a wrong level) and the batch's standard deviation at that step
+    (minibatch standard deviation, Karras et al. 2018), so D can tell a collapsed batch of
+    identical sequences from real ones; without it a recurrent G tends to ignore its noise.
+    """
+
+    def __init__(self, features: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(2 * features + 1, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        diff = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+        spread = x.std(0, unbiased=False).mean(-1)  # (length,)
+        feats = [x, DIFF_GAIN * diff, spread.expand(x.shape[0], -1).unsqueeze(-1)]
+        h, _ = self.gru(torch.cat(feats, dim=-1))
+        return self.out(h).squeeze(-1)
+
+
+class RGANFamily(Family):
+    name = "rgan"
+    kinds = ("sequence",)
+    model_range = (0.0, 1.0)
+    # The dynamo exporter specialises a GRU's time axis to the example length; TorchScript
+    # keeps it symbolic, so one artifact serves every length.
+    exporter = "torchscript"
+
+    def defaults(self, info: DataInfo) -> dict[str, Any]:
+        return {
+            "z_dim": 4,
+            "hidden": 32,
+            "layers": 1,
+            "batch_size": 64,
+            "steps": 3000,
+            "lr": 1e-3,
+            "d_lr": 2e-4,
+            "beta1": 0.5,
+            "beta2": 0.999,
+        }
+
+    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
+        features = int(info.sample_shape[-1])
+        hidden, layers = int(hp["hidden"]), int(hp["layers"])
+        return {
+            "G": GRUGenerator(int(hp["z_dim"]), hidden, layers, features),
+            "D": GRUDiscriminator(features, hidden, layers),
+        }
+
+    def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
+        betas = (float(hp["beta1"]), float(hp["beta2"]))
+        # D learns five times slower than G: with equal rates D wins early and G collapses to
+        # a constant near the start value of the real sequences.
+        return {
+            "G": torch.optim.Adam(models["G"].parameters(), lr=float(hp["lr"]), betas=betas),
+            "D": torch.optim.Adam(models["D"].parameters(), lr=float(hp["d_lr"]), betas=betas),
+        }
+
+    def train_step(
+        self,
+        models: Models,
+        opts: Optimizers,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        gen: torch.Generator,
+        hp: dict[str, Any],
+    ) -> dict[str, float]:
+        G, D = models["G"], models["D"]
+        batch, length = x.shape[0], x.shape[1]
+        z = torch.randn(batch, length, int(hp["z_dim"]), generator=gen).to(x.device)
+        fake = G(z, G.initial_state(batch, x.device))
+        d_loss = gan_losses(D(x), D(fake.detach()))
+        opts["D"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        opts["D"].step()
+        g_loss = generator_loss(D(fake))
+        opts["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        opts["G"].step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
+        return models["G"].eval()
+
+    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
+        z = TensorSpec("z", "float32", ("batch", "length", int(hp["z_dim"])), "latent")
+        h0 = TensorSpec("h0", "float32", ("batch", int(hp["layers"]), int(hp["hidden"])), "state")
+        x = TensorSpec("x", "float32", ("batch", "length", int(info.sample_shape[-1])))
+        return {"sampler": GraphSpec(None, (z, h0), (x,))}
+
+    def output_kind(self, info: DataInfo) -> str:
+        return "sequence"
+
+    def sample_shape(self, info: DataInfo) -> tuple[int | str, ...]:
+        return ("length", int(info.sample_shape[-1]))
+
+    def default_length(self, info: DataInfo) -> int:
+        return int(info.sample_shape[0])
