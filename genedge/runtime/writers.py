@@ -38,7 +38,8 @@ def render_png(x: np.ndarray, manifest: Manifest, ncols: int | None = None) -> b
     if manifest.output_kind == "image":
         imgs = to_uint8(x, manifest.value_range)
         grid = make_grid(imgs, ncols)
-        return encode_png(upscale(grid, max(1, 256 // max(grid.shape[:2]) + 1)))
+        # Tiles of at least ~56 px, so 8x8 digits and 28x28 MNIST are both easy to see.
+        return encode_png(upscale(grid, max(1, math.ceil(56 / x.shape[-1]))))
     if manifest.output_kind == "points" and x.ndim == 2 and x.shape[1] == 2:
         return encode_png(scatter(x))
     if manifest.output_kind == "sequence":

@@ -336,7 +336,10 @@ def _read_csv(path: Path) -> np.ndarray:
     width = len(first)
     rows = [_row(path, no, line, width) for no, line in lines]
     id_col = _id_column(header)
-    feature_cols = [k for k in range(width) if k != id_col]
+    # With a sequence id, a time-step column ("t", as genedge's own CSV writer puts it) is an
+    # index, not a feature; rows are already in time order.
+    time_col = header.index("t") if header and id_col is not None and "t" in header else None
+    feature_cols = [k for k in range(width) if k not in (id_col, time_col)]
     if not feature_cols:
         raise DataError(f"{path} has only a sequence id column and no values")
     table = _to_float(path, lines, rows, feature_cols, header)

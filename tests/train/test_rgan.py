@@ -184,10 +184,9 @@ def test_csv_round_trips_through_load_dataset(sampler: Sampler, tmp_path: Path) 
     path = tmp_path / "s.csv"
     write_samples(path, sampler.iter_samples(7, 0, length=9), sampler.manifest, 7)
     ds = load_dataset(str(path))
-    assert ds.kind == "sequence" and ds.x.shape[:2] == (7, 9)
-    # The loader drops the `sequence` id column but keeps the writer's `t` column as a first
-    # feature (reported); the sample values follow it.
-    np.testing.assert_allclose(ds.x[..., -FEATURES:], sampler.sample(7, 0, length=9), atol=1e-6)
+    assert ds.kind == "sequence" and ds.x.shape == (7, 9, FEATURES)
+    # The loader drops the writer's `sequence` id and `t` index columns.
+    np.testing.assert_allclose(ds.x, sampler.sample(7, 0, length=9), atol=1e-6)
 
 
 def test_wav_needs_sequences(gan_image_onnx: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from torch import nn
 
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.families.base import Family, Models, Optimizers
-from genedge.train.families.gan import gan_losses, generator_loss
+from genedge.train.families.gan import adversarial_step
 from genedge.train.run import DataInfo
 
 #: Gain on the first differences D sees: steps of smooth data are small next to their levels.
@@ -125,19 +125,11 @@ class RGANFamily(Family):
         gen: torch.Generator,
         hp: dict[str, Any],
     ) -> dict[str, float]:
-        G, D = models["G"], models["D"]
+        G = models["G"]
         batch, length = x.shape[0], x.shape[1]
         z = torch.randn(batch, length, int(hp["z_dim"]), generator=gen).to(x.device)
         fake = G(z, G.initial_state(batch, x.device))
-        d_loss = gan_losses(D(x), D(fake.detach()))
-        opts["D"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        opts["D"].step()
-        g_loss = generator_loss(D(fake))
-        opts["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        opts["G"].step()
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return adversarial_step(models, opts, hp, x, fake, models["D"])
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
         return models["G"].eval()

@@ -1,0 +1,330 @@
+"""Compiled engines beside an artifact: their keys, shape profiles, and which one may run here.
+
+A TensorRT engine is valid only on the GPU architecture, TensorRT version and precision it was
+built for, and only for the exact graph it was built from. ``genedge compile`` records those
+facts in the artifact's manifest (``engines``); :func:`select_engine` checks them against this
+machine before anything is deserialized, and refuses a foreign or stale engine with a message
+that names what differs. Nothing here imports TensorRT, CUDA or torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from genedge.runtime.artifact import _fields, read_manifest
+from genedge.runtime.atomic import atomic_path
+from genedge.runtime.errors import ArtifactError, InputError
+from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest
+
+#: Engine precisions ``genedge compile`` builds (int8 would need calibration data).
+ENGINE_PRECISIONS = ("fp16", "fp32")
+#: Default min:opt:max batch of an engine's optimisation profile.
+DEFAULT_BATCH_RANGE = (1, 64, 1024)
+#: Fields every engine record carries.
+ENGINE_KEYS = (
+    "file",
+    "precision",
+    "gpu_name",
+    "compute_capability",
+    "tensorrt_version",
+    "batch_range",
+    "length_range",
+    "onnx_sha256",
+)
+
+Range = tuple[int, int, int]
+Shape = tuple[int, ...]
+
+_METADATA_PROPS = 14
+
+
+def parse_range(text: str, what: str = "range") -> Range:
+    """Parse ``"MIN:OPT:MAX"`` (e.g. ``"1:64:1024"``) into a validated triple.
+
+    Raises:
+        InputError: Not three positive integers with ``min <= opt <= max``.
+    """
+    parts = text.split(":")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise InputError(f"{what} takes MIN:OPT:MAX (e.g. 1:64:1024), got {text!r}")
+    return check_range(values, what)
+
+
+def check_range(values: Sequence[int], what: str = "range") -> Range:
+    """Validate a ``(min, opt, max)`` triple of positive integers in order.
+
+    Raises:
+        InputError: Wrong length, non-integers, values below 1, or out of order.
+    """
+    vals = tuple(values)
+    if len(vals) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        raise InputError(f"{what} must be three integers (min, opt, max), got {values!r}")
+    lo, opt, hi = vals
+    if lo < 1:
+        raise InputError(f"{what}: sizes must be at least 1, got {lo}:{opt}:{hi}")
+    if not lo <= opt <= hi:
+        raise InputError(f"{what} needs min <= opt <= max, got {lo}:{opt}:{hi}")
+    return lo, opt, hi
+
+
+def default_length_range(manifest: Manifest) -> Range | None:
+    """For sequence models, lengths 1 to 256 (or the training length if longer), tuned for the
+    training length; ``None`` for models without a time axis."""
+    if not has_axis(manifest.sampler, "length"):
+        return None
+    t = max(1, manifest.default_length)
+    return 1, t, max(256, t)
+
+
+def has_axis(graph: GraphSpec, axis: str) -> bool:
+    """Whether any input of the graph has the named dynamic axis."""
+    return any(d == axis for t in graph.inputs for d in t.shape)
+
+
+def profile_shapes(
+    graph: GraphSpec, batch_range: Range, length_range: Range | None = None
+) -> dict[str, tuple[Shape, Shape, Shape]]:
+    """Min/opt/max shapes of every input with a dynamic axis, for one optimisation profile.
+
+    ``"batch"`` axes take ``batch_range`` wherever they sit (a state input may carry its batch
+    on another axis than 0); ``"length"`` axes take ``length_range``.
+
+    Raises:
+        InputError: A range is invalid, a sequence model has no length range, a length range is
+            given for a model without a time axis, or an input has an axis of another name.
+    """
+    ranges: dict[str, Range] = {"batch": check_range(batch_range, "batch range")}
+    if length_range is not None:
+        if not has_axis(graph, "length"):
+            raise InputError("a length range applies only to sequence models")
+        ranges["length"] = check_range(length_range, "length range")
+    shapes: dict[str, tuple[Shape, Shape, Shape]] = {}
+    for t in graph.inputs:
+        if all(isinstance(d, int) for d in t.shape):
+            continue
+        for d in t.shape:
+            if isinstance(d, str) and d not in ranges:
+                hint = " (give a length range)" if d == "length" else ""
+                raise InputError(f"input {t.name} has a dynamic axis {d!r} with no range{hint}")
+        shapes[t.name] = tuple(  # type: ignore[assignment]
+            tuple(ranges[d][i] if isinstance(d, str) else d for d in t.shape) for i in range(3)
+        )
+    return shapes
+
+
+def model_sha256(path: str | Path) -> str:
+    """SHA-256 of an ONNX model's content apart from its metadata.
+
+    Recording an engine rewrites the manifest (``metadata_props``) of the very file the engine
+    was built from, so a hash of the whole file would make every engine stale the moment it is
+    recorded. Every other top-level field (graph, weights, opsets, IR version) is hashed, in
+    order, with its field number: any change to what the engine computes changes the hash.
+
+    Raises:
+        ArtifactError: The file cannot be read or is not a protobuf message.
+    """
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"cannot read {path}: {e.strerror or e}") from None
+    h = hashlib.sha256()
+    for number, wire, value in _fields(buf):
+        if number == _METADATA_PROPS:
+            continue
+        h.update(f"{number}:{wire}:".encode())
+        h.update(value if isinstance(value, bytes) else str(value).encode())
+        h.update(b";")
+    return h.hexdigest()
+
+
+def sm_label(compute_capability: str) -> str:
+    """``"8.6"`` -> ``"sm_86"``, the name engines and CUDA use for an architecture."""
+    return "sm_" + str(compute_capability).replace(".", "")
+
+
+def engine_file_name(stem: str, precision: str, compute_capability: str) -> str:
+    """The plan's file name beside the artifact: ``<stem>.<precision>.<sm>.plan``."""
+    return f"{stem}.{precision}.{sm_label(compute_capability)}.plan"
+
+
+def select_engine(
+    manifest: Manifest,
+    artifact_path: str | Path,
+    gpu_name: str,
+    compute_capability: str,
+    trt_version: str,
+    precision: str | None = None,
+) -> tuple[Path | None, str]:
+    """Pick the engine recorded in the manifest that may run on this GPU, or say why none may.
+
+    An engine matches when its file exists beside the artifact, its compute capability,
+    TensorRT version and precision equal this machine's (and the asked precision), and the
+    ONNX graph it was built from is the artifact's current one. A different GPU model of the
+    same compute capability is accepted, and the reason says so (TensorRT warns about it).
+
+    Args:
+        manifest: The artifact's manifest.
+        artifact_path: The artifact's ``.onnx`` file; engines are looked for beside it.
+        gpu_name: This GPU's name, e.g. ``"NVIDIA A100-SXM4-80GB"``.
+        compute_capability: This GPU's compute capability, e.g. ``"8.0"``.
+        trt_version: The installed TensorRT version (``tensorrt.__version__``).
+        precision: ``"fp16"`` or ``"fp32"``; ``None`` accepts either (fp16 first).
+
+    Returns:
+        ``(path, reason)``: the engine's path and what was chosen, or ``(None, reason)`` with
+        every engine's mismatch and how to fix it.
+
+    Example:
+        >>> plan, why = select_engine(m, "gan.onnx", "NVIDIA L4", "8.9", "10.3.0", "fp16")
+        >>> if plan is None:
+        ...     raise BackendUnavailableError(why)
+    """
+    artifact_path = Path(artifact_path)
+    here = f"{sm_label(compute_capability)} / TensorRT {trt_version}"
+    fix = f"rebuild it with `genedge compile {artifact_path.name}"
+    fix += f" --precision {precision}`" if precision else "`"
+    if not manifest.engines:
+        return None, (
+            f"no TensorRT engine has been compiled for {artifact_path.name}: run "
+            f"`genedge compile {artifact_path.name}` on this machine first"
+        )
+    current_hash: str | None = None
+    problems: list[str] = []
+    order = sorted(
+        manifest.engines,
+        key=lambda e: (
+            ENGINE_PRECISIONS.index(e["precision"])
+            if e.get("precision") in ENGINE_PRECISIONS
+            else len(ENGINE_PRECISIONS)
+        ),
+    )
+    for e in order:
+        name = e["file"]
+        missing = [k for k in ENGINE_KEYS if k not in e]
+        if missing:
+            problems.append(f"engine {name} has an incomplete record (no {', '.join(missing)})")
+            continue
+        built = f"{sm_label(e['compute_capability'])} / TensorRT {e['tensorrt_version']}"
+        if str(e["compute_capability"]) != str(compute_capability) or str(
+            e["tensorrt_version"]
+        ) != str(trt_version):
+            problems.append(f"engine {name} was built for {built}; this GPU is {here}")
+            continue
+        if precision is not None and e["precision"] != precision:
+            problems.append(f"engine {name} is {e['precision']}; {precision} was asked for")
+            continue
+        plan = artifact_path.parent / name
+        if not plan.is_file():
+            problems.append(f"engine {name} is in the manifest but missing beside the artifact")
+            continue
+        if current_hash is None:
+            current_hash = model_sha256(artifact_path)
+        if e["onnx_sha256"] != current_hash:
+            problems.append(
+                f"engine {name} is stale: it was built from another version of "
+                f"{artifact_path.name} (graph hash {str(e['onnx_sha256'])[:12]}, now "
+                f"{current_hash[:12]})"
+            )
+            continue
+        reason = f"using {name} ({e['precision']}, {built})"
+        if e["gpu_name"] != gpu_name:
+            reason += (
+                f"; built on {e['gpu_name']}, running on {gpu_name} of the same compute "
+                "capability (rebuild it here for the best kernels)"
+            )
+        return plan, reason
+    return None, "; ".join(problems) + f": {fix}"
+
+
+def engine_record(
+    *,
+    file: str,
+    precision: str,
+    gpu_name: str,
+    compute_capability: str,
+    tensorrt_version: str,
+    batch_range: Range,
+    length_range: Range | None,
+    onnx_sha256: str,
+) -> dict[str, Any]:
+    """The manifest entry of one engine (plain JSON types)."""
+    return {
+        "file": file,
+        "precision": precision,
+        "gpu_name": gpu_name,
+        "compute_capability": str(compute_capability),
+        "tensorrt_version": str(tensorrt_version),
+        "batch_range": list(batch_range),
+        "length_range": None if length_range is None else list(length_range),
+        "onnx_sha256": onnx_sha256,
+    }
+
+
+def with_engine(manifest: Manifest, record: dict[str, Any]) -> Manifest:
+    """The manifest with ``record`` added, replacing an earlier engine of the same file name."""
+    kept = tuple(e for e in manifest.engines if e.get("file") != record["file"])
+    return manifest.with_updates(engines=(*kept, dict(record)))
+
+
+def record_engine(artifact_path: str | Path, record: dict[str, Any]) -> Manifest:
+    """Add an engine to the artifact's manifest and rewrite the file atomically.
+
+    Only the ``genedge.manifest`` metadata entry changes: every other field of the ONNX file is
+    copied byte for byte, so :func:`model_sha256` (and thus the new engine) stays valid, and no
+    ``onnx`` package is needed on the machine that compiles.
+
+    Returns:
+        The updated manifest.
+
+    Raises:
+        ArtifactError: The file is not a genedge artifact.
+        OutputError: The file's folder is not writable.
+    """
+    path = Path(artifact_path)
+    manifest = with_engine(read_manifest(path), record)
+    entry = _field(1, 2, METADATA_KEY.encode()) + _field(2, 2, manifest.to_json().encode())
+    out: list[bytes] = []
+    placed = False
+    for number, wire, value in _fields(path.read_bytes()):
+        if number == _METADATA_PROPS and wire == 2:
+            key = next((v for n, w, v in _fields(value) if n == 1 and w == 2), b"")
+            if key == METADATA_KEY.encode():
+                if not placed:
+                    out.append(_field(_METADATA_PROPS, 2, entry))
+                    placed = True
+                continue
+        out.append(_field(number, wire, value))
+    if not placed:
+        out.append(_field(_METADATA_PROPS, 2, entry))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"".join(out))
+    return manifest
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _field(number: int, wire: int, value: int | bytes) -> bytes:
+    """Encode one protobuf field as :func:`genedge.runtime.artifact._fields` decoded it."""
+    key = _varint(number << 3 | wire)
+    if wire == 0:
+        return key + _varint(int(value))  # type: ignore[arg-type]
+    if wire == 2:
+        return key + _varint(len(value)) + value  # type: ignore[arg-type]
+    return key + value  # type: ignore[operator]  # fixed 64/32-bit: the raw bytes
