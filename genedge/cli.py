@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from genedge import __version__
-from genedge.runtime.errors import GenedgeError, InputError
+from genedge.runtime.errors import BackendUnavailableError, GenedgeError, InputError
 
 app = typer.Typer(
     name="genedge",
@@ -214,10 +214,21 @@ def export(
     atol: Annotated[float | None, typer.Option(help="Absolute tolerance (fp32: 1e-5).")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (fp32: 1e-5).")] = None,
     force: Annotated[bool, typer.Option(help="Keep the artifact even if parity fails.")] = False,
+    trt: Annotated[
+        bool, typer.Option("--trt", help="Then compile a TensorRT engine here (see `compile`).")
+    ] = False,
+    triton_repo: Annotated[
+        Path | None, typer.Option(help="Also write a Triton model repository entry here.")
+    ] = None,
 ) -> None:
     """Export a run's sampler to ONNX; checks itself against PyTorch and refuses on mismatch."""
     from genedge.export.onnx_export import ParityError, export_run
 
+    if trt:  # fail before the export's minutes of work, not after
+        from genedge.runtime.backends.tensorrt_backend import tensorrt_status
+
+        if tensorrt_status() != "available":
+            raise BackendUnavailableError(tensorrt_status())
     try:
         result = export_run(
             run_dir,
@@ -236,6 +247,46 @@ def export(
         err.print("[bold yellow]warning:[/] parity FAILED; artifact kept because of --force")
     for f in result.files:
         out.print(f"wrote {f} ({f.stat().st_size / 1024:.0f} KiB)")
+    plan = None
+    if trt:
+        from genedge.export.tensorrt import engine_from_onnx
+
+        plan = engine_from_onnx(result.path)
+        out.print(f"wrote {plan} ({plan.stat().st_size / 2**20:.1f} MiB), recorded in the manifest")
+    if triton_repo is not None:
+        from genedge.export.triton import write_triton_repo
+
+        folder = write_triton_repo(result.path, triton_repo, use_engine=plan)
+        out.print(f"wrote Triton model {folder} (see {folder / 'README.txt'})")
+
+
+@app.command("compile")
+def compile_(
+    model: Annotated[Path, typer.Argument(help="The .onnx artifact.")],
+    precision: Annotated[str, typer.Option(help="fp16 or fp32.")] = "fp16",
+    batch_range: Annotated[
+        str, typer.Option(help="Batch profile MIN:OPT:MAX (every input's batch axis).")
+    ] = "1:64:1024",
+    length_range: Annotated[
+        str | None,
+        typer.Option(help="Sequence models: length profile MIN:OPT:MAX (default 1:T:256)."),
+    ] = None,
+    timing_cache: Annotated[
+        Path | None, typer.Option(help="TensorRT timing cache file (default: beside the model).")
+    ] = None,
+) -> None:
+    """Build a TensorRT engine of the sampler for this GPU; the tensorrt backend then uses it."""
+    from genedge.export.tensorrt import engine_from_onnx
+    from genedge.runtime.engines import parse_range
+
+    plan = engine_from_onnx(
+        model,
+        precision=precision,
+        batch_range=parse_range(batch_range, "--batch-range"),
+        length_range=None if length_range is None else parse_range(length_range, "--length-range"),
+        timing_cache=timing_cache,
+    )
+    out.print(f"wrote {plan} ({plan.stat().st_size / 2**20:.1f} MiB), recorded in {model.name}")
 
 
 @app.command()
@@ -599,7 +650,10 @@ def main() -> None:
         # Standalone mode: usage errors print click's message and exit 2 by themselves.
         app()
     except GenedgeError as e:
-        raise SystemExit(_fail(str(e)).exit_code) from None
+        message = str(e)
+        if isinstance(e, BackendUnavailableError) and "available" not in message:
+            message = f"not available: {message}"
+        raise SystemExit(_fail(message).exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None

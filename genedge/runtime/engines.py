@@ -21,6 +21,8 @@ from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest
 
 #: Engine precisions ``genedge compile`` builds (int8 would need calibration data).
 ENGINE_PRECISIONS = ("fp16", "fp32")
+#: Folder beside an artifact for TensorRT caches (the EP's engines, timing caches).
+TRT_CACHE_DIR = ".genedge-trt-cache"
 #: Default min:opt:max batch of an engine's optimisation profile.
 DEFAULT_BATCH_RANGE = (1, 64, 1024)
 #: Fields every engine record carries.

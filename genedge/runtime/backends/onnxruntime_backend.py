@@ -13,14 +13,30 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from genedge.runtime.artifact import read_metadata
-from genedge.runtime.errors import ArtifactError, BackendUnavailableError, InputError
+from genedge.runtime.artifact import read_manifest, read_metadata
+from genedge.runtime.backends.cuda_graph import CudaGraphRunner
+from genedge.runtime.engines import (
+    DEFAULT_BATCH_RANGE,
+    TRT_CACHE_DIR,
+    default_length_range,
+    model_sha256,
+    profile_shapes,
+)
+from genedge.runtime.errors import (
+    ArtifactError,
+    BackendUnavailableError,
+    InputError,
+    ManifestError,
+    OutputError,
+)
 
 _PROVIDERS = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "tensorrt-ep": "TensorrtExecutionProvider",
 }
+#: Provider option that makes each accelerator capture and replay CUDA graphs.
+_CUDA_GRAPH_OPTION = {"cuda": "enable_cuda_graph", "tensorrt-ep": "trt_cuda_graph_enable"}
 
 
 def provider_status() -> dict[str, str]:
@@ -91,6 +107,52 @@ def session_from_onnx(
         raise ArtifactError(f"cannot load {path.name} as an ONNX model: {first}") from None
 
 
+def tensorrt_ep_options(path: Path, cache_dir: str | Path | None = None) -> dict[str, str]:
+    """The TensorRT EP options genedge sets for an artifact.
+
+    Engines and the timing cache go to ``cache_dir``, by default
+    ``<artifact folder>/.genedge-trt-cache/<stem>-<graph hash>-ort<version>/``, so a changed
+    graph or onnxruntime never reuses a stale engine (the EP adds the GPU's compute capability
+    to its file names; clear the folder after a TensorRT upgrade, which older onnxruntime
+    releases do not notice). For genedge artifacts, one optimisation profile covers every
+    dynamic input (batch 1..1024, and lengths for sequence models), so the EP does not rebuild
+    its engine when the batch grows.
+
+    Raises:
+        OutputError: The cache folder cannot be created.
+    """
+    path = Path(path)
+    if cache_dir is None:
+        key = f"{path.stem}-{model_sha256(path)[:16]}-ort{ort.__version__}"
+        cache = path.parent / TRT_CACHE_DIR / key
+    else:
+        cache = Path(cache_dir)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(
+            f"cannot create the TensorRT engine cache {cache}: {e.strerror or e}; pass "
+            "provider_options={'trt_engine_cache_path': ...} to put it elsewhere"
+        ) from None
+    opts = {
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": str(cache),
+    }
+    try:
+        manifest = read_manifest(path)
+    except ManifestError:  # a plain ONNX file: the EP picks profiles from the shapes it sees
+        return opts
+    graph = next((g for g in manifest.graphs.values() if g.file == path.name), manifest.sampler)
+    shapes = profile_shapes(graph, DEFAULT_BATCH_RANGE, default_length_range(manifest))
+    for i, which in enumerate(("min", "opt", "max")):
+        opts[f"trt_profile_{which}_shapes"] = ",".join(
+            f"{name}:{'x'.join(map(str, s[i]))}" for name, s in shapes.items()
+        )
+    return opts
+
+
 class OnnxRuntimeBackend:
     """Runs an ONNX graph with onnxruntime on the CPU, CUDA or the TensorRT provider.
 
@@ -98,7 +160,11 @@ class OnnxRuntimeBackend:
         path: ONNX file.
         device: ``"cpu"``, ``"cuda"`` or ``"tensorrt-ep"``.
         threads: Intra-op threads for the CPU; ``None`` for onnxruntime's default.
-        provider_options: Extra options for the accelerator provider (plain strings).
+        provider_options: Extra options for the accelerator provider (plain strings); they
+            override genedge's (for the TensorRT EP: :func:`tensorrt_ep_options`).
+        cuda_graph: Capture each input shape's run as a CUDA graph and replay it (``cuda`` and
+            ``tensorrt-ep``): inputs and outputs then live in fixed device buffers, one set per
+            shape. Defaults to False.
     """
 
     def __init__(
@@ -107,16 +173,25 @@ class OnnxRuntimeBackend:
         device: str = "cpu",
         threads: int | None = None,
         provider_options: dict[str, str] | None = None,
+        cuda_graph: bool = False,
     ) -> None:
         provider = _PROVIDERS[device]
         self.name = {"cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "ort-tensorrt"}[device]
+        if cuda_graph and device not in _CUDA_GRAPH_OPTION:
+            raise InputError("cuda_graph needs the cuda or ort-tensorrt backend")
         if provider not in ort.get_available_providers():
             raise BackendUnavailableError(
                 f"onnxruntime {ort.__version__} has no {provider}; install genedge[gpu] "
                 "(onnxruntime-gpu) on a machine with an NVIDIA GPU"
             )
+        options = dict(provider_options or {})
+        if device == "tensorrt-ep":
+            cache_dir = options.get("trt_engine_cache_path")
+            options = {**tensorrt_ep_options(Path(path), cache_dir), **options}
+        if cuda_graph:
+            options[_CUDA_GRAPH_OPTION[device]] = "True"
         providers = [provider] if device == "cpu" else [provider, "CPUExecutionProvider"]
-        opts = [dict(provider_options or {})] + ([{}] if device != "cpu" else [])
+        opts = [options] + ([{}] if device != "cpu" else [])
         self.session = session_from_onnx(path, providers, threads, opts)
         active = self.session.get_providers()
         if active[0] != provider:
@@ -126,8 +201,15 @@ class OnnxRuntimeBackend:
             )
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self._graphs = (
+            CudaGraphRunner(self.session, device, int(options.get("device_id", 0)))
+            if cuda_graph
+            else None
+        )
 
     def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self._graphs is not None:
+            return self._graphs.run(feed)
         # InferenceSession.run is thread-safe; outputs are fresh arrays owned by the caller.
         return self.session.run(self.output_names, feed)
 
@@ -136,4 +218,5 @@ class OnnxRuntimeBackend:
             "backend": self.name,
             "providers": self.session.get_providers(),
             "onnxruntime": ort.__version__,
+            "cuda_graph": self._graphs is not None,
         }

@@ -149,12 +149,12 @@ class GANFamily(Family):
             "g_hidden": [128, 128] if points else [128, 256],
             "d_hidden": [128, 128] if points else [256, 128],
             "batch_size": 256 if points else 64,
-            "steps": 3000 if points else 8000,
-            "lr": 2e-4 if not points else 1e-3,
+            "steps": 6000 if points else 8000,
+            "lr": 5e-4 if points else 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
-            "pack": 4 if points else 1,
+            "pack": 2 if points else 1,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
