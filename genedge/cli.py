@@ -300,8 +300,15 @@ def verify(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the report as JSON.")
     ] = None,
+    check_finite: Annotated[
+        bool, typer.Option(help="Also fail when PyTorch itself gives NaN/Inf.")
+    ] = True,
 ) -> None:
-    """Compare an artifact with its PyTorch original; exit 1 if any output differs."""
+    """Compare an artifact with its PyTorch original; exit 1 if any output differs.
+
+    NaN/Inf in the artifact's outputs always fail; with --check-finite (the default) NaN/Inf
+    in both outputs fail too, as Polygraphy's --validate does.
+    """
     from genedge.export.onnx_export import verify_artifact
     from genedge.runtime.atomic import write_bytes_atomic
 
@@ -316,7 +323,10 @@ def verify(
     _print_report(report)
     if json_path:
         write_bytes_atomic(json_path, json.dumps(report.to_dict(), indent=1).encode())
-    if not report.passed:
+    nonfinite = sum(o.nonfinite + o.ref_nonfinite for c in report.cases for o in c.outputs)
+    if check_finite and nonfinite:
+        err.print(f"[bold red]FAILED:[/] {nonfinite} NaN/Inf output values")
+    if not report.passed or (check_finite and nonfinite):
         raise typer.Exit(1)
 
 

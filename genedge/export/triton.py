@@ -279,12 +279,12 @@ Serve (<yy.mm> is a Triton release, e.g. 24.08; its onnxruntime/TensorRT must re
 
 Load test (SDK image nvcr.io/nvidia/tritonserver:<yy.mm>-py3-sdk, or pip install perf-analyzer):
   perf_analyzer -m {name} -i grpc -u localhost:8001 {batch_flag}--input-data zero \\
-    --concurrency-range 1:8 --percentile 99 {" ".join(shapes)} -f {name}-perf.csv
+    --concurrency-range 1:8 --percentile 99 {"".join(s + " " for s in shapes)}-f {name}-perf.csv
   (--input-data zero keeps class labels valid; random data would send labels out of range.)
 
 Inputs (clients draw the noise themselves):
 {feeds}
-Output {g.outputs[0].name} is in the model's range; data units = {a!r} * output + {b!r}.
+Output {g.outputs[0].name} is in the model's range; data units = {a:.9g} * output + ({b:.9g}).
 """
 
 
