@@ -654,6 +654,43 @@ def repair(
     out.print(f"filled {missing} of {known.size} values in {steps} rounds -> {out_path}")
 
 
+@app.command("eval")
+def eval_(
+    source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Built-in data set or a path.")],
+    n: Annotated[int, typer.Option("-n", help="Samples per set (at most half the data).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of noise, data split and metric nets.")] = 0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON.")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads (torch, onnxruntime).")] = None,
+) -> None:
+    """Offline sample-quality metrics, each beside its real-vs-real floor."""
+    from genedge.runtime.atomic import write_bytes_atomic
+    from genedge.train.evaluate import evaluate
+
+    report = evaluate(source, data, n, seed, backend=backend, threads=threads)
+    table = Table(title=f"eval: {escape(str(source))} ({report.family}) vs {escape(report.data)}")
+    for col in ("metric", "value", "floor", "ratio", "better", "note"):
+        table.add_column(col, justify="left" if col in ("metric", "better", "note") else "right")
+    for m in report.metrics:
+        table.add_row(
+            escape(m.label),
+            f"{m.value:.4g}",
+            "-" if m.floor is None else f"{m.floor:.4g}",
+            "-" if m.ratio is None else f"{m.ratio:.3g}",
+            m.better,
+            escape(m.note),
+        )
+    out.print(table)
+    for note in report.notes:
+        out.print(f"note: {escape(note)}")
+    if json_path:
+        write_bytes_atomic(json_path, json.dumps(report.to_dict(), indent=1).encode())
+        out.print(f"wrote {json_path}")
+
+
 def main() -> None:
     """Console-script entry point: user errors -> one line on stderr, exit code 2."""
     try:

@@ -23,6 +23,7 @@ from torch import nn
 
 from genedge.export.lint import LintError, lint_graph
 from genedge.export.parity import ParityReport, check_parity
+from genedge.export.precision import check_precision, convert_precision
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import GenedgeError, OutputError
 from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest
@@ -147,6 +148,7 @@ def export_run(
     atol: float | None = None,
     rtol: float | None = None,
     force: bool = False,
+    precision: str = "fp32",
 ) -> ExportResult:
     """Export a run's sampler (and companion graphs) to ``out`` and check parity.
 
@@ -159,12 +161,16 @@ def export_run(
             training length T and 2T + 3.
         atol, rtol: Parity tolerances; default to the precision's (1e-5 for fp32).
         force: Keep the artifact even when parity fails (the manifest records the failure).
+        precision: ``fp32``, ``fp16`` or ``int8``; every graph is converted after export and
+            before the parity check (see :mod:`genedge.export.precision`).
 
     Raises:
         ParityError: Outputs differ beyond tolerance (nothing is written unless ``force``).
         LintError: The graph breaks an export rule.
         OutputError: ``out`` is not a writable ``.onnx`` path.
+        InputError: Unknown precision.
     """
+    check_precision(precision)
     out = Path(out)
     if out.suffix != ".onnx":
         raise OutputError(f"export writes an .onnx file, got {out.name}")
@@ -179,7 +185,7 @@ def export_run(
         )
         for role, g in base.graphs.items()
     }
-    manifest = base.with_updates(graphs=graphs)
+    manifest = base.with_updates(graphs=graphs, precision=precision)
     if not lengths and manifest.default_length:
         # One artifact serves every length: check the training length and a longer, odd one.
         lengths = (manifest.default_length, 2 * manifest.default_length + 3)
@@ -189,6 +195,7 @@ def export_run(
     protos: dict[str, onnx.ModelProto] = {}
     for role, graph in graphs.items():
         proto = export_graph(modules[role], graph, manifest.num_classes, exporter)
+        proto = convert_precision(proto, manifest, precision, role)
         problems = lint_graph(proto)
         if problems:
             raise LintError(f"exported {role} graph is unsafe: " + "; ".join(problems))

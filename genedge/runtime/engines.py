@@ -215,9 +215,8 @@ def select_engine(
             problems.append(f"engine {name} has an incomplete record (no {', '.join(missing)})")
             continue
         built = f"{sm_label(e['compute_capability'])} / TensorRT {e['tensorrt_version']}"
-        if str(e["compute_capability"]) != str(compute_capability) or str(
-            e["tensorrt_version"]
-        ) != str(trt_version):
+        target = (str(e["compute_capability"]), str(e["tensorrt_version"]))
+        if target != (str(compute_capability), str(trt_version)):
             problems.append(f"engine {name} was built for {built}; this GPU is {here}")
             continue
         if precision is not None and e["precision"] != precision:

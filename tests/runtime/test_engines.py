@@ -244,3 +244,24 @@ def test_profile_errors_name_the_problem(gan_points_onnx: Path) -> None:
     odd = GraphSpec(None, (TensorSpec("z", "float32", ("n", 4), "latent"),), seq.sampler.outputs)
     with pytest.raises(InputError, match="axis 'n'"):
         profile_shapes(odd, (1, 64, 1024))
+
+
+def test_tensorrt_ep_options_key_the_cache_and_list_every_dynamic_input(
+    artifact: Path, tmp_path: Path
+) -> None:
+    import onnxruntime as ort
+
+    from genedge.runtime.backends.onnxruntime_backend import tensorrt_ep_options
+
+    opts = tensorrt_ep_options(artifact)
+    cache = Path(opts["trt_engine_cache_path"])
+    assert cache == tmp_path / ".genedge-trt-cache" / (
+        f"gan-{model_sha256(artifact)[:16]}-ort{ort.__version__}"
+    )
+    assert cache.is_dir() and opts["trt_timing_cache_path"] == str(cache)
+    assert opts["trt_engine_cache_enable"] == opts["trt_timing_cache_enable"] == "True"
+    assert opts["trt_profile_min_shapes"] == "z:1x2"
+    assert opts["trt_profile_opt_shapes"] == "z:64x2"
+    assert opts["trt_profile_max_shapes"] == "z:1024x2"
+    mine = tensorrt_ep_options(artifact, tmp_path / "elsewhere")
+    assert mine["trt_engine_cache_path"] == str(tmp_path / "elsewhere")

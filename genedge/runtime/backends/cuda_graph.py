@@ -29,21 +29,35 @@ class CudaGraphRunner:
     own input and output buffers on the device, bound once; later calls of that shape copy the
     new inputs into them and replay. The CUDA EP keeps one graph per shape (``gpu_graph_id``,
     onnxruntime 1.18+); older releases and the TensorRT EP replay a single shape.
+
+    Args:
+        session: A session created with ``enable_cuda_graph`` / ``trt_cuda_graph_enable``.
+        device: ``"cuda"`` or ``"tensorrt-ep"``: the provider that captures.
+        device_id: The GPU the session runs on.
+        buffer_device: Where the bound buffers live: ``"cuda"``; ``"cpu"`` only to exercise
+            the binding logic without a GPU.
     """
 
-    def __init__(self, session: ort.InferenceSession, device: str, device_id: int) -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        device: str,
+        device_id: int = 0,
+        buffer_device: str = "cuda",
+    ) -> None:
         self.session = session
         self.device_id = device_id
+        self.buffer_device = buffer_device
         version = tuple(int(p) for p in ort.__version__.split(".")[:2] if p.isdigit())
         self.multi = device == "cuda" and version >= (1, 18)
         self.inputs = {i.name: i.shape for i in session.get_inputs()}
         self.outputs = [(o.name, o.shape, _NUMPY_TYPES[o.type]) for o in session.get_outputs()]
-        self.slots: dict[tuple[tuple[int, ...], ...], tuple[Any, ...]] = {}
+        self.slots: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.lock = threading.Lock()  # the bound buffers are shared by every caller
 
     def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         arrays = {name: np.ascontiguousarray(feed[name]) for name in self.inputs}
-        key = tuple(a.shape for a in arrays.values())
+        key = tuple((a.shape, a.dtype.str) for a in arrays.values())
         with self.lock:
             slot = self.slots.get(key)
             if slot is None:
@@ -53,16 +67,19 @@ class CudaGraphRunner:
                     value.update_inplace(arrays[name])
             binding, _, outputs, run_options = slot
             self.session.run_with_iobinding(binding, run_options)
-            # .numpy() copies device -> host: the caller owns a fresh array.
+            # From the GPU, .numpy() copies to a fresh host array; a CPU buffer would be
+            # returned as a view of memory the next call overwrites.
+            if self.buffer_device == "cpu":
+                return [v.numpy().copy() for v in outputs]
             return [v.numpy() for v in outputs]
 
     def _bind(self, arrays: dict[str, np.ndarray]) -> tuple[Any, ...]:
         if self.slots and not self.multi:
-            first = next(iter(self.slots))
+            first = [shape for shape, _ in next(iter(self.slots))]
             raise InputError(
-                f"a CUDA graph was captured for input shapes {list(first)} and this provider "
-                f"replays one shape (onnxruntime {ort.__version__}); keep every batch the same "
-                "size (a batch_size that divides n) or drop cuda_graph"
+                f"a CUDA graph was captured for input shapes {first} and this provider replays "
+                f"one shape (onnxruntime {ort.__version__}); keep every batch the same size (a "
+                "batch_size that divides n) or drop cuda_graph"
             )
         sizes = {
             d: n
@@ -70,21 +87,27 @@ class CudaGraphRunner:
             for d, n in zip(dims, arrays[name].shape, strict=False)
             if isinstance(d, str)
         }
-        binding = self.session.io_binding()
-        inputs = {}
-        for name, a in arrays.items():
-            inputs[name] = ort.OrtValue.ortvalue_from_numpy(a, "cuda", self.device_id)
-            binding.bind_ortvalue_input(name, inputs[name])
-        outputs = []
-        for name, dims, dtype in self.outputs:
+        shapes = []
+        for name, dims, _ in self.outputs:
             unknown = [d for d in dims if not isinstance(d, int) and d not in sizes]
             if unknown:
                 raise InputError(
                     f"CUDA graphs need output sizes known in advance; output {name} has axis "
                     f"{unknown[0]!r} that no input defines (drop cuda_graph)"
                 )
-            shape = [d if isinstance(d, int) else sizes[d] for d in dims]
-            value = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cuda", self.device_id)
+            shapes.append([d if isinstance(d, int) else sizes[d] for d in dims])
+        where = (self.buffer_device, self.device_id)
+        binding = self.session.io_binding()
+        inputs = {}
+        for name, a in arrays.items():
+            # A CPU OrtValue wraps the array's own memory: bind a private copy, never the
+            # caller's array, since later calls write into it.
+            own = a.copy() if self.buffer_device == "cpu" else a
+            inputs[name] = ort.OrtValue.ortvalue_from_numpy(own, *where)
+            binding.bind_ortvalue_input(name, inputs[name])
+        outputs = []
+        for (name, _, dtype), shape in zip(self.outputs, shapes, strict=True):
+            value = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, *where)
             binding.bind_ortvalue_output(name, value)
             outputs.append(value)
         run_options = ort.RunOptions()

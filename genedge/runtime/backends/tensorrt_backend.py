@@ -151,11 +151,13 @@ class TensorRTBackend:
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         stream = self._stream
         with self._lock:
-            # Host arrays stay referenced until the stream is synchronised: the copies read
-            # from (and write to) their memory asynchronously.
-            staged = []
-            for name in self.input_names:
-                host = np.ascontiguousarray(feed[name], dtype=self._dtypes[name])
+            inputs = [
+                (name, np.ascontiguousarray(feed[name], dtype=self._dtypes[name]))
+                for name in self.input_names
+            ]
+            # Every shape is checked before the first copy is queued, so a refused call leaves
+            # nothing in flight on the stream.
+            for name, host in inputs:
                 if not self._context.set_input_shape(name, host.shape):
                     lo, _, hi = self._engine.get_tensor_profile_shape(name, 0)
                     raise InputError(
@@ -163,28 +165,34 @@ class TensorRTBackend:
                         f"({tuple(lo)} to {tuple(hi)}); rebuild it with a wider --batch-range "
                         "or --length-range"
                     )
-                ptr = self._device_buffer(name, host.nbytes)
-                self._context.set_tensor_address(name, ptr)
-                cuda_call(
-                    cudart, cudart.cudaMemcpyAsync(ptr, host.ctypes.data, host.nbytes, h2d, stream)
-                )
-                staged.append(host)
-            outputs = []
-            for name in self.output_names:
-                # Output arrays are fresh per call and owned by the caller.
-                host = np.empty(tuple(self._context.get_tensor_shape(name)), self._dtypes[name])
-                self._context.set_tensor_address(name, self._device_buffer(name, host.nbytes))
-                outputs.append(host)
-            if not self._context.execute_async_v3(int(stream)):
-                raise BackendUnavailableError(f"TensorRT failed to run {self._plan.name}")
-            for name, host in zip(self.output_names, outputs, strict=True):
-                ptr = self._buffers[name][0]
-                cuda_call(
-                    cudart, cudart.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, d2h, stream)
-                )
-            cuda_call(cudart, cudart.cudaStreamSynchronize(stream))
-            del staged
-        return outputs
+            # Output arrays are fresh per call and owned by the caller.
+            outputs = [
+                (name, np.empty(tuple(self._context.get_tensor_shape(name)), self._dtypes[name]))
+                for name in self.output_names
+            ]
+            try:
+                for name, host in inputs:
+                    ptr = self._device_buffer(name, host.nbytes)
+                    self._context.set_tensor_address(name, ptr)
+                    cuda_call(
+                        cudart,
+                        cudart.cudaMemcpyAsync(ptr, host.ctypes.data, host.nbytes, h2d, stream),
+                    )
+                for name, host in outputs:
+                    self._context.set_tensor_address(name, self._device_buffer(name, host.nbytes))
+                if not self._context.execute_async_v3(int(stream)):
+                    raise BackendUnavailableError(f"TensorRT failed to run {self._plan.name}")
+                for name, host in outputs:
+                    ptr = self._buffers[name][0]
+                    cuda_call(
+                        cudart,
+                        cudart.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, d2h, stream),
+                    )
+            finally:
+                # The host arrays (kept alive by `inputs` and `outputs`) are read and written
+                # asynchronously until the stream is drained, also when a step failed.
+                cuda_call(cudart, cudart.cudaStreamSynchronize(stream))
+        return [host for _, host in outputs]
 
     def _device_buffer(self, name: str, nbytes: int) -> int:
         """A device buffer of at least ``nbytes`` for a tensor, reused across calls."""

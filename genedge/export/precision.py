@@ -1,0 +1,228 @@
+"""Reduced precision: turn an exported float32 graph into a float16 or int8 one.
+
+``fp16`` stores the weights and runs the arithmetic in float16 (onnxconverter-common's
+converter), except for ops that overflow or lose too much in half precision. ``int8`` is static
+QDQ quantisation with onnxruntime's quantiser: int8 weights (one scale per output channel) and
+uint8 activations whose ranges are calibrated on the model's own inputs, drawn the way the
+parity check draws them. Either way the graph's inputs and outputs stay float32, so the
+manifest's tensor specs, the runtime and every backend see the same interface as at fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from genedge.export.parity import parity_feed
+from genedge.runtime.errors import GenedgeError, InputError
+from genedge.runtime.manifest import PRECISIONS, Manifest
+
+#: Ops kept in float32 by the fp16 conversion (on top of onnxconverter-common's own list):
+#: exponentials and powers overflow float16's 65504, logs and reductions lose their precision.
+#: Transpose only because onnxruntime (1.32) crashes with SIGSEGV while optimising a float16
+#: Transpose beside a GRU (the rgan graph); it moves data, so float32 costs nothing in accuracy.
+FP16_FP32_OPS = (
+    "Transpose",
+    "Exp",
+    "Pow",
+    "Log",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceSumSquare",
+    "ReduceL2",
+    "ReduceLogSumExp",
+)
+#: Calibration data for int8: this many batches of this many samples, seeded. Fewer samples
+#: clip the tails (latents beyond the calibrated range saturate), more widen every range.
+CALIBRATION_BATCHES = 32
+CALIBRATION_BATCH = 64
+#: The ops that do the arithmetic; int8 pays off (and costs accuracy) only there.
+_HEAVY_OPS = {"Gemm", "MatMul", "Conv", "ConvTranspose"}
+#: onnxruntime has no int8 recurrent kernels: these stay float32 and do nearly all the work.
+_RECURRENT_OPS = {"GRU", "LSTM", "RNN"}
+_QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if genedge can export it, else raise :class:`InputError`."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
+def convert_precision(
+    model: onnx.ModelProto,
+    manifest: Manifest,
+    precision: str,
+    role: str = "sampler",
+    *,
+    seed: int = 0,
+) -> onnx.ModelProto:
+    """Convert an exported float32 graph to ``precision``.
+
+    Args:
+        model: The float32 graph as exported (left unchanged).
+        manifest: The artifact's manifest; its input roles drive int8 calibration.
+        precision: ``fp32`` (returns ``model`` itself), ``fp16`` or ``int8``.
+        role: Which of the manifest's graphs ``model`` is (``sampler``, ``encoder``).
+        seed: Seed of the int8 calibration inputs.
+
+    Returns:
+        The converted model, with float32 inputs and outputs.
+
+    Raises:
+        InputError: Unknown precision.
+        GenedgeError: The graph cannot be converted (e.g. int8 of a recurrent model).
+    """
+    check_precision(precision)
+    if precision == "fp32":
+        return model
+    if precision == "fp16":
+        return to_fp16(model)
+    return to_int8(model, manifest, role, seed=seed)
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Float16 weights and arithmetic, float32 inputs and outputs (Cast nodes at the edges)."""
+    from onnxconverter_common import float16
+
+    with warnings.catch_warnings():
+        # Weights below 1e-7 in magnitude are raised to it, one warning per tensor: noise,
+        # since the parity check judges the result.
+        warnings.simplefilter("ignore", UserWarning)
+        return float16.convert_float_to_float16(
+            model,
+            keep_io_types=True,
+            op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FP16_FP32_OPS],
+        )
+
+
+def to_int8(
+    model: onnx.ModelProto, manifest: Manifest, role: str = "sampler", *, seed: int = 0
+) -> onnx.ModelProto:
+    """Static QDQ int8 quantisation, calibrated on seeded inputs built from the input roles.
+
+    Raises:
+        GenedgeError: onnxruntime cannot quantise the graph, or quantised none of its weights.
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    recurrent = sorted({n.op_type for n in model.graph.node} & _RECURRENT_OPS)
+    if recurrent:
+        raise GenedgeError(
+            f"int8 is not supported for {manifest.family}: onnxruntime cannot quantise "
+            f"{', '.join(recurrent)}, which does nearly all the work, so int8 would only be "
+            "less accurate, not faster; export fp32 or fp16"
+        )
+    with tempfile.TemporaryDirectory(prefix="genedge-int8-") as tmp:
+        fp32, pre, out = (Path(tmp) / f"{n}.onnx" for n in ("fp32", "pre", "int8"))
+        onnx.save(model, fp32)
+        try:
+            with _quiet():
+                quant_pre_process(fp32, pre)
+                quantize_static(
+                    pre,
+                    out,
+                    _Calibration(manifest, role, seed),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    # U8 activations x S8 weights: the combination onnxruntime's x86 kernels
+                    # are fastest at (VNNI); the docs' advice for CPUs.
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    # Rounding the latent to 8 bits alone moved trained DCGAN pixels by up to
+                    # 0.29 (a generator amplifies its input's error), and the first layer is a
+                    # small share of the work: it stays float32.
+                    nodes_to_exclude=_input_layers(onnx.load(pre)),
+                    # Gemm/MatMul run int8 with a float32 result as fast; an 8-bit result
+                    # only adds error (most of it where the result is the graph's output).
+                    extra_options={"OpTypesToExcludeOutputQuantization": ["Gemm", "MatMul"]},
+                )
+            quantised = onnx.load(out)
+        except Exception as e:  # the quantiser raises many unrelated types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise GenedgeError(
+                f"int8 is not supported for {manifest.family} ({role} graph): {first}"
+            ) from None
+    ops = {n.op_type for n in quantised.graph.node}
+    if not ops & _QDQ_OPS:
+        raise GenedgeError(
+            f"int8 is not supported for {manifest.family}: onnxruntime quantised none of the "
+            f"{role} graph's ops ({', '.join(sorted(ops))})"
+        )
+    return quantised
+
+
+def _input_layers(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes between the graph's float inputs and the first heavy op on each
+    path, that op included."""
+    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for node in model.graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    front = [
+        t.name for t in model.graph.input if t.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    ]
+    seen = set(front)
+    names: list[str] = []
+    while front:
+        for node in consumers[front.pop()]:
+            if node.name in names:
+                continue
+            names.append(node.name)
+            if node.op_type not in _HEAVY_OPS:
+                new = [o for o in node.output if o not in seen]
+                seen.update(new)
+                front.extend(new)
+    return names
+
+
+class _Calibration:
+    """onnxruntime ``CalibrationDataReader``: seeded feeds, as :func:`parity_feed` builds them
+    (standard-normal latents, labels over every class, zero states)."""
+
+    def __init__(self, manifest: Manifest, role: str, seed: int) -> None:
+        self._feeds = self._generate(manifest, role, seed)
+
+    @staticmethod
+    def _generate(manifest: Manifest, role: str, seed: int) -> Iterator[dict[str, np.ndarray]]:
+        rng = np.random.Generator(np.random.PCG64(seed))
+        graph = manifest.graphs[role]
+        length = manifest.default_length or None
+        for _ in range(CALIBRATION_BATCHES):
+            yield parity_feed(graph, manifest, CALIBRATION_BATCH, length, rng)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the quantiser's progress prints and INFO/WARNING logs."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(old)

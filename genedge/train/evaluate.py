@@ -1,0 +1,464 @@
+"""Offline sample-quality evaluation: each metric beside its real-vs-real floor.
+
+:func:`evaluate` draws ``n`` samples from an artifact or run folder and compares them with real
+data. The real data is shuffled (seeded) and split into two disjoint halves, A and B, of the
+same size as the sample: generated samples are compared with A, and the floor is the same metric
+between A and B - what a perfect model would score at this sample size. Which metrics run
+depends on the model's manifest (family, output kind, classes) and the data's kind:
+
+* images: Fréchet distance, precision/recall (k=3), density/coverage (k=5) and a predicted-class
+  histogram, in the features of a classifier trained (and cached) on the labelled data set;
+  conditional models add label accuracy and the classification accuracy score (CAS);
+* Bernoulli VAEs on images: negative ELBO and the IWAE bound on the NLL of binarised data B;
+* 2-D toys with known modes: modes captured, high-quality share, KL to uniform;
+* points: Fréchet distance and the k-NN metrics on the raw coordinates;
+* sequences: TimeGAN's discriminative and predictive scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genedge.runtime.artifact import read_manifest
+from genedge.runtime.errors import DataError
+from genedge.runtime.manifest import Manifest
+from genedge.runtime.sampler import Sampler, check_count
+from genedge.runtime.vae import VAESampler
+from genedge.train import evalnets
+from genedge.train.data import Dataset, load_dataset
+from genedge.train.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
+
+#: Built-in sets generated on demand: :func:`load_dataset` is asked for both halves' worth.
+_GENERATED = ("ring8", "grid25", "sines")
+#: Importance samples per data point of the IWAE bound.
+IWAE_SAMPLES = 64
+#: Features kept of raw pixels when an image set has no labels to train a classifier on.
+_PCA_DIM = 64
+#: Keeps Bernoulli log-probabilities finite where float32 sigmoids saturate at 0 or 1.
+_PROB_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the generated samples, beside its floor.
+
+    Attributes:
+        key: Machine name, e.g. ``"fd"``.
+        label: What the table shows, e.g. ``"Fréchet distance (classifier features)"``.
+        value: The metric of the generated samples.
+        floor: The same metric of real data B (real vs real), or a baseline where noted.
+        ratio: ``value / floor`` where that is meaningful, else ``None``.
+        better: ``"lower"`` or ``"higher"``.
+        note: What the floor is when it is not real vs real, or other caveats.
+    """
+
+    key: str
+    label: str
+    value: float
+    floor: float | None
+    ratio: float | None
+    better: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The result of :func:`evaluate`; ``to_dict`` gives its JSON form."""
+
+    source: str
+    data: str
+    family: str
+    output_kind: str
+    n: int
+    seed: int
+    metrics: tuple[Metric, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        # JSON has no Infinity/NaN: write them as null.
+        for m in d["metrics"]:
+            for k in ("value", "floor", "ratio"):
+                if isinstance(m[k], float) and not math.isfinite(m[k]):
+                    m[k] = None
+        return d
+
+    def metric(self, key: str) -> Metric:
+        """The metric called ``key``.
+
+        Raises:
+            KeyError: This report has no such metric.
+        """
+        for m in self.metrics:
+            if m.key == key:
+                return m
+        raise KeyError(key)
+
+
+def evaluate(
+    source: str | Path,
+    data: str,
+    n: int = 2000,
+    seed: int = 0,
+    *,
+    backend: str = "auto",
+    threads: int | None = None,
+) -> EvalReport:
+    """Sample a model and measure its samples against real data, each metric beside its floor.
+
+    Args:
+        source: An ``.onnx`` artifact (run by the torch-free runtime) or a run folder (its
+            PyTorch modules).
+        data: A built-in data set or a path, as for ``genedge train --data``.
+        n: Samples per set. Capped at half the real data so halves A and B stay disjoint.
+        seed: Seeds the sample noise, the split of the real data and the metric networks.
+        backend: Runtime backend for an artifact.
+        threads: CPU threads for torch and onnxruntime (``None``: their defaults).
+
+    Returns:
+        The :class:`EvalReport`.
+
+    Raises:
+        DataError: The data is unknown or unreadable, or does not fit the model (shape, classes).
+        ArtifactError: The artifact or run folder cannot be loaded.
+    """
+    import torch
+
+    n = check_count(n)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    sampler = open_source(source, backend, threads)
+    mf = sampler.manifest
+    ds = load_dataset(data, seed=seed, n=2 * n if data in _GENERATED else None)
+    length = _check_fit(mf, ds)
+    m = min(n, len(ds) // 2)
+    if m <= 5:  # density/coverage need more than k=5 points per half
+        raise DataError(f"{data} has {len(ds)} samples; evaluation needs at least 12")
+    order = np.random.default_rng(seed).permutation(len(ds))
+    a_idx, b_idx = order[:m], order[m : 2 * m]
+    real_a, real_b = ds.x[a_idx], ds.x[b_idx]
+    labels = ds.y[a_idx] if mf.num_classes and ds.y is not None else None
+    fake, labels = sampler.sample_labelled(m, seed=seed, labels=labels, length=length)
+
+    notes = [f"{m} samples per set; floor = the same metric between two disjoint real halves"]
+    if m < n:
+        notes.append(f"n capped at {m}: half of the {len(ds)} real samples")
+    if not np.isfinite(fake).all():
+        raise DataError("the model produced NaN/Inf samples; metrics are undefined")
+    metrics: list[Metric] = []
+    if ds.kind == "image":
+        metrics += _image_metrics(ds, real_a, real_b, fake, labels, a_idx, b_idx, notes)
+        if isinstance(sampler, VAESampler):
+            metrics += _vae_metrics(sampler, ds, real_a, real_b, seed, notes)
+    elif ds.kind == "points":
+        metrics += _feature_metrics(real_a, real_b, fake, "raw coordinates")
+        if ds.modes is not None:
+            metrics += _mode_rows(ds, real_b, fake)
+    else:
+        metrics += _sequence_metrics(real_a, real_b, fake, seed)
+    return EvalReport(
+        source=str(source),
+        data=ds.name,
+        family=mf.family,
+        output_kind=mf.output_kind,
+        n=m,
+        seed=seed,
+        metrics=tuple(metrics),
+        notes=tuple(notes),
+    )
+
+
+def open_source(source: str | Path, backend: str = "auto", threads: int | None = None) -> Sampler:
+    """A sampler over an artifact (runtime) or a run folder (PyTorch); a VAE's can encode.
+
+    Raises:
+        ArtifactError: The artifact cannot be loaded.
+        RunError: The folder is not a trained run.
+    """
+    path = Path(source)
+    if not path.is_dir():
+        if read_manifest(path).family == "vae":
+            return VAESampler(path, backend=backend, threads=threads)
+        return Sampler(path, backend=backend, threads=threads)
+    from genedge.train.describe import manifest_for_run
+    from genedge.train.loop import load_trained
+    from genedge.train.reference import TorchBackend
+
+    cfg, family, models, step = load_trained(path)
+    manifest = manifest_for_run(cfg, family, step)
+
+    def backend_of(role: str) -> TorchBackend:
+        module = family.export_modules(models, cfg.hparams, cfg.data_info)[role]
+        return TorchBackend(module, [t.name for t in manifest.graphs[role].inputs])
+
+    if "encoder" in manifest.graphs:
+        return VAESampler.from_backends(manifest, backend_of("sampler"), backend_of("encoder"))
+    return Sampler.from_backend(manifest, backend_of("sampler"))
+
+
+def _check_fit(mf: Manifest, ds: Dataset) -> int | None:
+    """The sequence length to sample (``None`` if not a sequence), once the model fits the data.
+
+    Raises:
+        DataError: Sample shapes or classes differ.
+    """
+    model_shape = tuple(mf.sample_shape)
+    length = ds.sample_shape[0] if "length" in model_shape and ds.kind == "sequence" else None
+    resolved = tuple(length if d == "length" else d for d in model_shape)
+    if resolved != ds.sample_shape:
+        raise DataError(
+            f"the model makes {mf.output_kind} samples shaped {_shape(model_shape)} but "
+            f"{ds.name} holds {ds.kind} samples shaped {_shape(ds.sample_shape)}; "
+            "evaluate against the data the model was trained on"
+        )
+    if mf.num_classes and mf.num_classes != ds.num_classes:
+        raise DataError(
+            f"the model is conditional on {mf.num_classes} classes but {ds.name} has "
+            f"{ds.num_classes or 'no'} labelled classes"
+        )
+    return length
+
+
+def _shape(shape: tuple[object, ...]) -> str:
+    return "(" + ", ".join(map(str, shape)) + (",)" if len(shape) == 1 else ")")
+
+
+def _row(
+    key: str,
+    label: str,
+    value: float,
+    floor: float | None,
+    better: str,
+    ratio: bool = True,
+    note: str = "",
+) -> Metric:
+    """A :class:`Metric`; ``ratio`` says whether ``value / floor`` means anything here."""
+    r = value / floor if ratio and floor is not None and abs(floor) > 1e-12 else None
+    return Metric(key, label, float(value), floor, r, better, note)
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def _image_metrics(
+    ds: Dataset,
+    real_a: np.ndarray,
+    real_b: np.ndarray,
+    fake: np.ndarray,
+    labels: np.ndarray | None,
+    a_idx: np.ndarray,
+    b_idx: np.ndarray,
+    notes: list[str],
+) -> list[Metric]:
+    """Classifier-feature metrics (pixel PCA without labels); ``labels``: a conditional
+    model's requested classes, which add label accuracy and CAS."""
+    y = ds.y
+    if y is None:
+        notes.append(
+            f"{ds.name} has no labels: features are the first {_PCA_DIM} principal components "
+            "of the pixels of real half A (label a folder with one subfolder per class for "
+            "classifier features)"
+        )
+        project = _pca(real_a, _PCA_DIM)
+        return _feature_metrics(project(real_a), project(real_b), project(fake), "pixel PCA")
+    clf = evalnets.cached_classifier(ds.name, ds.x, y, ds.num_classes, ds.value_range)
+    notes.append(
+        f"features: penultimate layer of a CNN trained on all of {ds.name} (train accuracy "
+        f"{clf.info.get('train_accuracy', 0):.3f}, cached as {clf.info.get('key', '?')})"
+    )
+    rows = _feature_metrics(
+        clf.features(real_a), clf.features(real_b), clf.features(fake), "classifier features"
+    )
+    mix = np.bincount(y, minlength=ds.num_classes) / len(y)
+    pred_fake, pred_b = clf.predict(fake), clf.predict(real_b)
+    got, floor = class_histogram(pred_fake, mix), class_histogram(pred_b, mix)
+    rows.append(
+        _row(
+            "classes_covered",
+            f"classes covered (of {got.classes_total})",
+            got.classes_covered,
+            floor.classes_covered,
+            "higher",
+        )
+    )
+    rows.append(
+        _row(
+            "class_kl", "KL(predicted classes || data)", got.kl_to_data, floor.kl_to_data,
+            "lower", ratio=False,
+        )
+    )  # fmt: skip
+    if labels is not None:
+        rows.append(
+            _row(
+                "label_accuracy",
+                "label accuracy",
+                float((pred_fake == labels).mean()),
+                float((pred_b == y[b_idx]).mean()),
+                "higher",
+                note="floor: the classifier on real B (it was trained on all the data)",
+            )
+        )
+        cas = evalnets.fit_classifier(fake, labels, ds.num_classes, ds.value_range)
+        real = evalnets.fit_classifier(real_a, y[a_idx], ds.num_classes, ds.value_range)
+        rows.append(
+            _row(
+                "cas",
+                "classification accuracy score",
+                cas.accuracy(real_b, y[b_idx]),
+                real.accuracy(real_b, y[b_idx]),
+                "higher",
+                note="trained on generated / real A, tested on real B",
+            )
+        )
+    return rows
+
+
+def _pca(x: np.ndarray, dim: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A projection onto the top ``dim`` principal components of ``x`` (flattened)."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    mean = flat.mean(0)
+    _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    basis = vt[:dim].T
+
+    def project(v: np.ndarray) -> np.ndarray:
+        return (v.reshape(len(v), -1) - mean) @ basis
+
+    return project
+
+
+def _feature_metrics(
+    feat_a: np.ndarray, feat_b: np.ndarray, feat_fake: np.ndarray, space: str
+) -> list[Metric]:
+    """Fréchet distance and k-NN manifold metrics against real A, floors from real B."""
+    got, floor = manifold_metrics(feat_a, feat_fake), manifold_metrics(feat_a, feat_b)
+    return [
+        _row(
+            "fd",
+            f"Fréchet distance ({space})",
+            frechet_distance(feat_a, feat_fake),
+            frechet_distance(feat_a, feat_b),
+            "lower",
+        ),
+        _row("precision", "precision (k=3)", got.precision, floor.precision, "higher"),
+        _row("recall", "recall (k=3)", got.recall, floor.recall, "higher"),
+        _row("density", "density (k=5)", got.density, floor.density, "higher"),
+        _row("coverage", "coverage (k=5)", got.coverage, floor.coverage, "higher"),
+    ]
+
+
+# --- VAE likelihood --------------------------------------------------------------------------
+
+
+def _vae_metrics(
+    vae: VAESampler,
+    ds: Dataset,
+    real_a: np.ndarray,
+    real_b: np.ndarray,
+    seed: int,
+    notes: list[str],
+) -> list[Metric]:
+    likelihood = vae.manifest.provenance.get("hparams", {}).get("likelihood", "bernoulli")
+    if likelihood != "bernoulli":
+        notes.append(f"no likelihood metrics: the VAE's likelihood is {likelihood}")
+        return []
+    lo, hi = ds.value_range
+    bin_a, bin_b = _binarise(real_a, lo, hi), _binarise(real_b, lo, hi)
+    notes.append(
+        f"likelihoods on real B binarised at half the value range ({(lo + hi) / 2:g}), in nats "
+        "per image; floor: independent pixels with real A's binarised pixel frequencies"
+    )
+    neg_elbo, nll = vae_likelihood(vae, bin_b, lo + bin_b * (hi - lo), IWAE_SAMPLES, seed)
+    p = np.clip(bin_a.mean(0), _PROB_EPS, 1 - _PROB_EPS)
+    baseline = float(-_bernoulli_logp(bin_b, p[None]).mean())
+    note = "floor: independent-pixel baseline, not real vs real"
+    return [
+        _row("neg_elbo", "negative ELBO (nats)", neg_elbo, baseline, "lower", note=note),
+        _row("iwae_nll", f"IWAE NLL bound, k={IWAE_SAMPLES} (nats)", nll, baseline, "lower",
+             note=note),
+    ]  # fmt: skip
+
+
+def _binarise(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return (x >= (lo + hi) / 2).astype(np.float32)
+
+
+def _bernoulli_logp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-sample ``sum log p(x)`` of binary ``x`` under pixel probabilities ``p``."""
+    logp = x * np.log(p) + (1 - x) * np.log1p(-p)
+    return logp.reshape(logp.shape[0], -1).sum(1)
+
+
+def vae_likelihood(
+    vae: VAESampler, binary: np.ndarray, data: np.ndarray, k: int, seed: int
+) -> tuple[float, float]:
+    """Negative ELBO and the IWAE bound on ``-log p(x)`` (Burda et al. 2016), in nats.
+
+    With ``z_j ~ q(z|x)`` and ``log w_j = log p(x|z_j) + log p(z_j) - log q(z_j|x)``, the
+    negative ELBO is ``-mean_j log w_j`` and the IWAE bound ``-(logsumexp_j log w_j - log k)``;
+    both are averaged over the samples. Pure numpy over the sampler's encoder and decoder, so an
+    artifact and its run folder give the same figures.
+
+    Args:
+        vae: A Bernoulli VAE (its decoder's raw output is pixel probabilities).
+        binary: ``(N, ...)`` binary images in model units (0 or 1).
+        data: The same images in data units, as the encoder takes them.
+        k: Importance samples per image.
+        seed: Seeds the posterior draws.
+    """
+    mu, logvar = vae.encode(data)
+    rng = np.random.default_rng(seed)
+    n, d = mu.shape
+    log_w = np.empty((n, k))
+    std = np.exp(0.5 * logvar)
+    for j in range(k):
+        eps = rng.standard_normal((n, d)).astype(np.float32)
+        z = mu + std * eps
+        probs = np.clip(vae.generate(z, raw=True).astype(np.float64), _PROB_EPS, 1 - _PROB_EPS)
+        log_px = _bernoulli_logp(binary, probs)
+        log_pz = -0.5 * (z.astype(np.float64) ** 2 + math.log(2 * math.pi)).sum(1)
+        log_qz = -0.5 * (eps.astype(np.float64) ** 2 + logvar + math.log(2 * math.pi)).sum(1)
+        log_w[:, j] = log_px + log_pz - log_qz
+    peak = log_w.max(1, keepdims=True)
+    lse = peak[:, 0] + np.log(np.exp(log_w - peak).sum(1))
+    return float(-log_w.mean()), float(-(lse - math.log(k)).mean())
+
+
+# --- toys and sequences ----------------------------------------------------------------------
+
+
+def _mode_rows(ds: Dataset, real_b: np.ndarray, fake: np.ndarray) -> list[Metric]:
+    got = mode_metrics(fake, ds.modes, ds.mode_std)
+    floor = mode_metrics(real_b, ds.modes, ds.mode_std)
+    return [
+        _row(
+            "modes_captured",
+            f"modes captured (of {got.modes_total})",
+            got.modes_captured,
+            floor.modes_captured,
+            "higher",
+        ),
+        _row("high_quality", "high-quality share (3 std)", got.high_quality, floor.high_quality,
+             "higher"),
+        _row("mode_kl", "KL(modes || uniform)", got.kl_to_uniform, floor.kl_to_uniform, "lower",
+             ratio=False),
+    ]  # fmt: skip
+
+
+def _sequence_metrics(
+    real_a: np.ndarray, real_b: np.ndarray, fake: np.ndarray, seed: int
+) -> list[Metric]:
+    disc = evalnets.discriminative_score(real_a, fake, seed)
+    disc_floor = evalnets.discriminative_score(real_a, real_b, seed)
+    pred = evalnets.predictive_score(fake, real_b, seed)
+    pred_floor = evalnets.predictive_score(real_a, real_b, seed)
+    return [
+        _row("discriminative", "discriminative score |acc - 0.5|", disc, disc_floor, "lower",
+             ratio=False, note="GRU real A vs generated (floor: vs real B), 80/20 split"),
+        _row("predictive", "predictive score (MAE)", pred, pred_floor, "lower",
+             note="GRU trained on generated (floor: real A), tested on real B"),
+    ]  # fmt: skip
