@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genedge.runtime.artifact import read_manifest
 from genedge.runtime.backends import Backend, create_backend
-from genedge.runtime.errors import InputError
+from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.manifest import Manifest, TensorSpec
 from genedge.runtime.noise import balanced_labels, check_labels, draw_latents, make_rng
 
@@ -69,11 +70,19 @@ class Sampler:
         self.manifest = manifest
         self._backend = backend
         self._stream = make_rng(None)
+        self._plans: dict[tuple[object, ...], _Plan] = {}
         spec = self.manifest.sampler
         self._latent = _need(spec.input("latent"), "latent")
         self._label = spec.input("label")
         self._states = [t for t in spec.inputs if t.role == "state"]
         self._scale, self._offset = self.manifest.preprocessing.scale_offset
+        self._a, self._b = np.float32(self._scale), np.float32(self._offset)
+        graph_inputs = getattr(backend, "input_names", None)
+        declared = [t.name for t in spec.inputs]
+        if graph_inputs is not None and sorted(graph_inputs) != sorted(declared):
+            raise ManifestError(
+                f"manifest declares inputs {declared} but the graph takes {list(graph_inputs)}"
+            )
         self._is_sequence = self.manifest.output_kind == "sequence"
 
     @property
@@ -178,7 +187,22 @@ class Sampler:
         raw: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Like :meth:`sample`, returning ``(x, labels)`` (labels ``None`` if unconditional)."""
+        plan = self._plans.get((n, length, batch_size))
+        if plan is None:
+            plan = self._plan(n, length, batch_size)
+        ys = None if self._label is None and labels is None else self.labels_for(n, labels)
+        rng = self._stream if seed is None else make_rng(seed)
+        if plan.single:  # the common case: one backend call, its output returned as is
+            return self._run(draw_latents(rng, plan.latent_shape, truncation), ys, raw), ys
+        out = np.empty(plan.output_shape, np.float32)
+        for start, xb in self._chunks(n, rng, ys, length, truncation, plan.batch_size, raw):
+            out[start : start + len(xb)] = xb
+        return out, ys
+
+    def _plan(self, n: int, length: int | None, batch_size: int | None) -> _Plan:
+        """Validate a request's sizes once and remember the shapes it needs."""
         n = check_count(n)
+        self._length(length)
         shape = self.output_shape(n, length)
         nbytes = 4 * math.prod(shape)
         if nbytes > MAX_IN_MEMORY_BYTES:
@@ -186,17 +210,12 @@ class Sampler:
                 f"{n} samples need {nbytes / 2**30:.1f} GiB in memory; stream them to disk "
                 "instead (`genedge sample ... --out FILE.npy` or Sampler.iter_samples)"
             )
-        self._length(length)
-        ys = self.labels_for(n, labels)
         bs = self._batch_size(batch_size, length)
-        rng = self._rng_for(seed)
-        if n <= bs:  # the common case: one backend call, its output returned as is
-            z = draw_latents(rng, self.latent_shape(n, length), truncation)
-            return self._run(z, ys, raw), ys
-        out = np.empty(shape, np.float32)
-        for start, xb in self._chunks(n, rng, ys, length, truncation, bs, raw):
-            out[start : start + len(xb)] = xb
-        return out, ys
+        plan = _Plan(shape, self.latent_shape(n, length), bs, n <= bs)
+        if len(self._plans) > 256:  # bounded: callers rarely use many distinct sizes
+            self._plans.clear()
+        self._plans[(n, length, batch_size)] = plan
+        return plan
 
     def iter_samples(
         self,
@@ -282,8 +301,8 @@ class Sampler:
             x = x.astype(np.float32)
         if not raw:
             # data = a * model + b, in place on the backend's fresh output buffer.
-            x *= np.float32(self._scale)
-            x += np.float32(self._offset)
+            x *= self._a
+            x += self._b
         return x
 
     def _check_latents(self, z: object) -> np.ndarray:
@@ -322,10 +341,16 @@ class Sampler:
         return max(1, min(65536, CHUNK_ELEMENTS // per_sample))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    output_shape: tuple[int, ...]
+    latent_shape: tuple[int, ...]
+    batch_size: int
+    single: bool
+
+
 def _need(spec: TensorSpec | None, role: str) -> TensorSpec:
     if spec is None:
-        from genedge.runtime.errors import ManifestError
-
         raise ManifestError(f"manifest: the sampler graph has no {role} input")
     return spec
 

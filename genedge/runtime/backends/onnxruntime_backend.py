@@ -201,6 +201,11 @@ class OnnxRuntimeBackend:
             )
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        # On the CPU, call the native session directly: the Python wrapper re-validates input
+        # names and provider fallbacks on every call (~2 us, as much as a batch-1 MLP run);
+        # genedge checks the names once, against the manifest, when the Sampler is built.
+        native = getattr(self.session, "_sess", None)
+        self._run = native.run if device == "cpu" and native is not None else self.session.run
         self._graphs = (
             CudaGraphRunner(self.session, device, int(options.get("device_id", 0)))
             if cuda_graph
@@ -210,8 +215,8 @@ class OnnxRuntimeBackend:
     def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         if self._graphs is not None:
             return self._graphs.run(feed)
-        # InferenceSession.run is thread-safe; outputs are fresh arrays owned by the caller.
-        return self.session.run(self.output_names, feed)
+        # Session runs are thread-safe; outputs are fresh arrays owned by the caller.
+        return self._run(self.output_names, feed, None)
 
     def describe(self) -> dict[str, object]:
         return {
