@@ -62,11 +62,13 @@ def markdown(reports: dict[str, dict]) -> str:
         lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in d["rows"]:
             if r["status"] != "ok":
+                lines.append(f"| {r['backend']} | {r['precision']} | - | {r['status']} |")
                 continue
             lat = r["latency"]
             share = r["ceiling_share"]
             lines.append(
-                f"| {r['backend']} | {r['batch']} | {lat['median_ms']:.4f} | {lat['p99_ms']:.4f} "
+                f"| {r['backend']} | {r['precision']} | {r['batch']} "
+                f"| {lat['median_ms']:.4f} | {lat['p99_ms']:.4f} "
                 f"| {r['samples_per_s']:,.0f} | {_fmt(r['speedup_vs_torch'], '.2f')}x "
                 f"| {_fmt(r['gflops'], '.1f')} | {_fmt(share and 100 * share, '.0f')} "
                 f"| {_fmt(r['parity_max_abs'], '.1e')} |"
@@ -88,6 +90,7 @@ def markdown(reports: dict[str, dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=1.0)
+    ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
     ap.add_argument("--families", default=",".join(STANDARD))
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()

@@ -214,6 +214,10 @@ def export(
     atol: Annotated[float | None, typer.Option(help="Absolute tolerance (fp32: 1e-5).")] = None,
     rtol: Annotated[float | None, typer.Option(help="Relative tolerance (fp32: 1e-5).")] = None,
     force: Annotated[bool, typer.Option(help="Keep the artifact even if parity fails.")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(help="fp32, fp16 (half weights and math) or int8 (static QDQ quantisation)."),
+    ] = "fp32",
     trt: Annotated[
         bool, typer.Option("--trt", help="Then compile a TensorRT engine here (see `compile`).")
     ] = False,
@@ -238,6 +242,7 @@ def export(
             atol=atol,
             rtol=rtol,
             force=force,
+            precision=precision,
         )
     except ParityError as e:
         _print_report(e.report)
@@ -472,6 +477,10 @@ def bench(
     budget: Annotated[float, typer.Option(help="Timed seconds per backend and batch.")] = 1.0,
     threads: Annotated[int | None, typer.Option(help="onnxruntime CPU threads.")] = None,
     cold: Annotated[bool, typer.Option("--cold", help="Also time fresh-process starts.")] = False,
+    precisions: Annotated[
+        str,
+        typer.Option(help="Also export and time fp16,int8 (needs --against)."),
+    ] = "",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Latency plot (PNG).")] = None,
 ) -> None:
@@ -489,11 +498,13 @@ def bench(
         budget_s=budget,
         threads=threads,
         cold=cold,
+        precisions=tuple(p.strip() for p in precisions.split(",") if p.strip()),
     )
     ceil = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report.ceilings_gflops.items())
     table = Table(title=f"{model.name} ({report.family}); GEMM ceiling: {ceil or 'n/a'}")
     for col in (
         "backend",
+        "precision",
         "batch",
         "median ms",
         "p90 ms",
@@ -512,7 +523,8 @@ def bench(
         lat = r.latency
         table.add_row(
             r.backend,
-            str(r.batch),
+            r.precision,
+            str(r.batch or "-"),
             _fmt(lat and lat.median_ms, ".4f"),
             _fmt(lat and lat.p90_ms, ".4f"),
             _fmt(lat and lat.p99_ms, ".4f"),

@@ -14,6 +14,7 @@ import math
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -416,6 +417,7 @@ def run_bench(
     threads: int | None = None,
     cold: bool = False,
     gemm_n: int = 1024,
+    precisions: tuple[str, ...] = (),
 ) -> BenchReport:
     """Benchmark an artifact on each backend (and PyTorch eager from its run) side by side.
 
@@ -431,6 +433,8 @@ def run_bench(
         threads: onnxruntime intra-op threads (``None``: its default).
         cold: Also measure fresh-process cold starts.
         gemm_n: Size of the ceiling GEMM.
+        precisions: Other precisions to add as ``cpu-<precision>`` rows (``fp16``, ``int8``):
+            exported from ``against`` into a temporary folder, each checked for parity first.
     """
     from genedge.runtime import GenedgeError, Sampler
     from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -439,21 +443,21 @@ def run_bench(
     model = Path(model)
     probe = Sampler(model, backend="cpu", threads=threads)
     manifest = probe.manifest
-    size = sum(
-        (model if g.file is None else model.parent / g.file).stat().st_size
-        for g in manifest.graphs.values()
-    )
     runners: dict[str, Runner] = {}
     engines: dict[str, str] = {}
     missing: dict[str, str] = {}
+    samplers: dict[str, Any] = {}  # runner -> the Sampler whose parity and size it reports
+    precision_of: dict[str, str] = {}
     flops = 0.0
     torch_sampler_ = None
+    if against is not None:  # the reference for FLOPs and parity, timed only if asked
+        torch_run, torch_sampler_, flops = _torch_runner(Path(against))
     for name in backends:
         if name == "torch":
             if against is None:
                 missing[name] = "skipped: pass --against RUN to time PyTorch eager"
                 continue
-            runners[name], torch_sampler_, flops = _torch_runner(Path(against))
+            runners[name] = torch_run
             engines[name] = "torch"
         elif name == "cpu-bare":
             bare = OnnxRuntimeBackend(model, "cpu", threads=threads)
@@ -473,6 +477,7 @@ def run_bench(
 
             runners[name] = run_bare
             engines[name] = "onnxruntime"
+            samplers[name] = probe
         else:
             try:
                 s = Sampler(model, backend=name, threads=threads)
@@ -481,6 +486,28 @@ def run_bench(
                 continue
             runners[name] = lambda batch, s=s: s.sample(batch)
             engines[name] = "onnxruntime" if name != "tensorrt" else "tensorrt"
+            samplers[name] = s
+    tmp = tempfile.TemporaryDirectory(prefix="genedge-bench-")
+    for p in precisions:
+        name = f"cpu-{p}"
+        if p == manifest.precision:
+            continue
+        precision_of[name] = p
+        if against is None:
+            missing[name] = "skipped: pass --against RUN to export other precisions"
+            continue
+        from genedge.export.onnx_export import export_run
+
+        try:
+            variant = export_run(against, Path(tmp.name) / f"{model.stem}.{p}.onnx", precision=p)
+            s = Sampler(variant.path, backend="cpu", threads=threads)
+        except GenedgeError as e:
+            missing[name] = f"failed: {e}"
+            continue
+        runners[name] = lambda batch, s=s: s.sample(batch)
+        engines[name] = "onnxruntime"
+        samplers[name] = s
+        precision_of[name] = p
 
     ceilings: dict[str, float] = {}
     if any(e == "onnxruntime" for e in engines.values()):
@@ -492,28 +519,38 @@ def run_bench(
         if c:
             ceilings["torch"] = c
 
-    parity = None
+    parity: dict[str, float] = {}
     if torch_sampler_ is not None:
         z = probe.latents(8, seed=0)
         ys = probe.labels_for(8)
-        parity = float(
-            np.abs(probe.generate(z, ys, raw=True) - torch_sampler_.generate(z, ys, raw=True)).max()
+        ref = torch_sampler_.generate(z, ys, raw=True)
+        for name, smp in samplers.items():
+            parity[name] = float(np.abs(smp.generate(z, ys, raw=True) - ref).max())
+    sizes = {
+        name: sum(
+            (smp.path if g.file is None else smp.path.parent / g.file).stat().st_size
+            for g in smp.manifest.graphs.values()
         )
+        for name, smp in samplers.items()
+    }
+    precision_of.update({k: manifest.precision for k in runners if k not in precision_of})
 
     rows: list[BenchRow] = []
     for batch in batch_sizes:
         if not isinstance(batch, int) or batch <= 0:
             raise InputError(f"batch sizes must be positive integers, got {batch!r}")
         times = time_interleaved(runners, batch, budget_s) if runners else {}
-        got = rows_from_timings(times, batch, flops, ceilings, engines, {})
+        got = rows_from_timings(times, batch, flops, ceilings, engines, precision_of)
         for r in got:
-            r.model_bytes = None if r.backend == "torch" else size
-            r.parity_max_abs = None if r.backend == "torch" else parity
+            r.model_bytes = sizes.get(r.backend)
+            r.parity_max_abs = parity.get(r.backend)
         rows.extend(got)
-        rows.extend(
-            BenchRow(backend=k, precision=manifest.precision, batch=batch, status=v)
-            for k, v in missing.items()
-        )
+    tmp.cleanup()
+    # A backend that cannot run is one row with its reason (batch 0: not run at any size).
+    rows.extend(
+        BenchRow(backend=k, precision=precision_of.get(k, manifest.precision), batch=0, status=v)
+        for k, v in missing.items()
+    )
     return BenchReport(
         model=str(model),
         family=manifest.family,

@@ -50,6 +50,9 @@ CALIBRATION_BATCHES = 32
 CALIBRATION_BATCH = 64
 #: The ops that do the arithmetic; int8 pays off (and costs accuracy) only there.
 _HEAVY_OPS = {"Gemm", "MatMul", "Conv", "ConvTranspose"}
+#: Normalisations stay float32: their input spans very different scales per channel (why they
+#: normalise), which one 8-bit scale rounds away, and onnxruntime has no int8 kernel for them.
+_NORM_OPS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization"}
 #: onnxruntime has no int8 recurrent kernels: these stay float32 and do nearly all the work.
 _RECURRENT_OPS = {"GRU", "LSTM", "RNN"}
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -99,8 +102,8 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
     with warnings.catch_warnings():
-        # Weights below 1e-7 in magnitude are raised to it, one warning per tensor: noise,
-        # since the parity check judges the result.
+        # The converter clamps weight magnitudes into [1e-7, 1e4] with a warning per tensor:
+        # noise here, since the parity check judges the result.
         warnings.simplefilter("ignore", UserWarning)
         return float16.convert_float_to_float16(
             model,
@@ -115,7 +118,8 @@ def to_int8(
     """Static QDQ int8 quantisation, calibrated on seeded inputs built from the input roles.
 
     Raises:
-        GenedgeError: onnxruntime cannot quantise the graph, or quantised none of its weights.
+        GenedgeError: The graph is recurrent (GRU, LSTM, RNN), onnxruntime cannot quantise
+            it, or it quantised none of its ops.
     """
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -151,8 +155,8 @@ def to_int8(
                     calibrate_method=CalibrationMethod.MinMax,
                     # Rounding the latent to 8 bits alone moved trained DCGAN pixels by up to
                     # 0.29 (a generator amplifies its input's error), and the first layer is a
-                    # small share of the work: it stays float32.
-                    nodes_to_exclude=_input_layers(onnx.load(pre)),
+                    # small share of the work: it stays float32, as do normalisations.
+                    nodes_to_exclude=_float_nodes(onnx.load(pre)),
                     # Gemm/MatMul run int8 with a float32 result as fast; an 8-bit result
                     # only adds error (most of it where the result is the graph's output).
                     extra_options={"OpTypesToExcludeOutputQuantization": ["Gemm", "MatMul"]},
@@ -169,12 +173,18 @@ def to_int8(
             f"int8 is not supported for {manifest.family}: onnxruntime quantised none of the "
             f"{role} graph's ops ({', '.join(sorted(ops))})"
         )
+    # quant_pre_process saves through onnxruntime, which declares all its own op domains
+    # (com.microsoft.nchwc, ...); keep those the graph uses, so other runtimes see a plain graph.
+    used = {n.domain for n in quantised.graph.node} | {""}
+    keep = [o for o in quantised.opset_import if o.domain in used]
+    del quantised.opset_import[:]
+    quantised.opset_import.extend(keep)
     return quantised
 
 
-def _input_layers(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes between the graph's float inputs and the first heavy op on each
-    path, that op included."""
+def _float_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes int8 leaves in float32: normalisations, and the nodes between the
+    graph's float inputs and the first heavy op on each path, that op included."""
     consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
     for node in model.graph.node:
         for name in node.input:
@@ -193,7 +203,7 @@ def _input_layers(model: onnx.ModelProto) -> list[str]:
                 new = [o for o in node.output if o not in seen]
                 seen.update(new)
                 front.extend(new)
-    return names
+    return names + [n.name for n in model.graph.node if n.op_type in _NORM_OPS]
 
 
 class _Calibration:

@@ -107,6 +107,7 @@ def test_bench_report_schema_and_missing_backends(
         assert r["samples_per_s"] > 0 and r["speedup_vs_torch"] > 0
     assert all(r["parity_max_abs"] < 1e-5 for r in ran if r["backend"] != "torch")
     missing = {r["backend"]: r["status"] for r in d["rows"] if r["status"] != "ok"}
+    assert all(r["batch"] == 0 for r in d["rows"] if r["status"] != "ok")  # one row each
     if "cuda" in missing:  # skipped where a GPU stack is present
         assert missing["cuda"].startswith("not available:")
     assert missing["tensorrt"].startswith("not available:")
@@ -119,3 +120,24 @@ def test_bench_without_a_run_has_no_torch_row(gan_points_onnx: Path) -> None:
     )
     rows = {r.backend: r for r in report.rows}
     assert rows["torch"].status.startswith("skipped") and rows["cpu"].speedup_vs_torch is None
+
+
+def test_bench_exports_and_times_other_precisions(
+    gan_image_onnx: Path, gan_image_run: Path
+) -> None:
+    report = run_bench(
+        gan_image_onnx,
+        gan_image_run,
+        backends=("cpu",),
+        batch_sizes=(4,),
+        budget_s=0.01,
+        gemm_n=64,
+        precisions=("fp16", "int8"),
+    )
+    rows = {r.backend: r for r in report.rows}
+    assert (rows["cpu"].precision, rows["cpu-fp16"].precision) == ("fp32", "fp16")
+    assert rows["cpu-int8"].precision == "int8" and rows["cpu-int8"].status == "ok"
+    # each variant reports its own parity error and size, in the precision's tolerance
+    assert rows["cpu"].parity_max_abs < 1e-5 < rows["cpu-int8"].parity_max_abs < 0.25
+    assert rows["cpu-fp16"].parity_max_abs < 2e-2
+    assert rows["cpu-fp16"].model_bytes < rows["cpu"].model_bytes

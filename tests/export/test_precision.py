@@ -1,0 +1,155 @@
+"""Reduced-precision export: fp16 and int8 graphs keep float32 edges and pass their parity."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from genedge.export.onnx_export import ExportResult, export_run
+from genedge.export.parity import DEFAULT_TOLERANCES
+from genedge.runtime import Sampler, read_manifest
+from genedge.runtime.errors import GenedgeError, InputError
+
+PRECISIONS = ("fp16", "int8")
+QDQ = {"QuantizeLinear", "DequantizeLinear"}
+
+Trainer = Callable[[str, str], Path]
+
+
+@pytest.fixture(scope="module")
+def train_briefly(tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+    """Train a family for 20 steps (shapes and graph structure, not quality)."""
+    import torch
+
+    from genedge.train.loop import train
+
+    def run(family: str, data: str) -> Path:
+        folder = tmp_path_factory.mktemp("runs") / family
+        threads = torch.get_num_threads()
+        try:
+            # One thread: on a busy machine torch's GRU is ~50x slower with more.
+            train(
+                folder,
+                family,
+                data,
+                overrides={"steps": 20},
+                seed=0,
+                device="cpu",
+                checkpoint_every=20,
+                sample_every=20,
+                threads=1,
+            )
+        finally:
+            torch.set_num_threads(threads)
+        return folder
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def gan_exports(gan_image_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("precision")
+    return {p: export_run(gan_image_run, folder / f"gan-{p}.onnx", precision=p) for p in PRECISIONS}
+
+
+@pytest.fixture(scope="module")
+def dcgan_exports(
+    train_briefly: Trainer, digits_npz: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    run = train_briefly("dcgan", str(digits_npz))
+    folder = tmp_path_factory.mktemp("precision")
+    return {p: export_run(run, folder / f"dcgan-{p}.onnx", precision=p) for p in PRECISIONS}
+
+
+def _io_types(model: onnx.ModelProto) -> set[int]:
+    return {t.type.tensor_type.elem_type for t in (*model.graph.input, *model.graph.output)}
+
+
+def _check_artifact(result: ExportResult, precision: str) -> onnx.ModelProto:
+    """Manifest, parity at two batch sizes with the precision's tolerances, float32 edges."""
+    manifest = read_manifest(result.path)
+    assert manifest.precision == precision
+    assert result.report.passed
+    assert [c.batch for c in result.report.cases] == [1, 37]
+    atol, rtol = DEFAULT_TOLERANCES[precision]
+    assert (manifest.parity["atol"], manifest.parity["rtol"]) == (atol, rtol)
+    model = onnx.load(result.path)
+    assert _io_types(model) == {TensorProto.FLOAT}
+    ops = {n.op_type for n in model.graph.node}
+    if precision == "fp16":
+        floats = {i.data_type for i in model.graph.initializer} - {TensorProto.INT64}
+        assert floats == {TensorProto.FLOAT16}
+        assert not ops & QDQ
+    else:
+        assert ops >= QDQ
+        assert [o.domain for o in model.opset_import] == [""]  # no onnxruntime-only domains
+    return model
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_gan_export(gan_exports: dict, gan_image_onnx: Path, precision: str) -> None:
+    result = gan_exports[precision]
+    _check_artifact(result, precision)
+    fp32 = Sampler(gan_image_onnx, backend="cpu").sample(9, seed=0)
+    got = Sampler(result.path, backend="cpu").sample(9, seed=0)
+    assert got.shape == fp32.shape == (9, 1, 8, 8)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    # Model units are [-1, 1] and data units 0..16: the parity bound, scaled by 8.
+    atol, rtol = DEFAULT_TOLERANCES[precision]
+    assert np.abs(got - fp32).max() <= 8 * (atol + rtol)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_dcgan_conv_graphs(dcgan_exports: dict, precision: str) -> None:
+    result = dcgan_exports[precision]
+    model = _check_artifact(result, precision)
+    assert {"ConvTranspose", "Conv"} <= {n.op_type for n in model.graph.node}
+    x = Sampler(result.path, backend="cpu").sample(37, seed=1)
+    assert x.shape == (37, 1, 8, 8) and np.isfinite(x).all()
+
+
+def test_vae_converts_both_graphs(train_briefly: Trainer, digits_npz: Path, tmp_path: Path) -> None:
+    run = train_briefly("vae", str(digits_npz))
+    result = export_run(run, tmp_path / "vae.onnx", precision="int8")
+    assert result.report.passed
+    assert {c.graph for c in result.report.cases} == {"sampler", "encoder"}
+    assert sorted(p.name for p in result.files) == ["vae.encoder.onnx", "vae.onnx"]
+    for path in result.files:
+        model = onnx.load(path)
+        assert {n.op_type for n in model.graph.node} >= QDQ
+        assert _io_types(model) == {TensorProto.FLOAT}
+
+
+def test_rgan_fp16_exports_and_int8_is_refused(train_briefly: Trainer, tmp_path: Path) -> None:
+    run = train_briefly("rgan", "sines")
+    result = export_run(run, tmp_path / "r16.onnx", precision="fp16")
+    assert result.report.passed and read_manifest(result.path).precision == "fp16"
+    with pytest.raises(GenedgeError, match="int8 is not supported for rgan: .*GRU"):
+        export_run(run, tmp_path / "r8.onnx", precision="int8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r16.onnx"]
+
+
+def test_unknown_precision_is_an_input_error(gan_image_run: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="precision must be one of fp32, fp16, int8"):
+        export_run(gan_image_run, tmp_path / "g.onnx", precision="fp8")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_rejects_unknown_precision_in_one_line(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "genedge", "export", str(tmp_path), "--precision", "bf16"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "precision must be one of" in lines[0], r.stderr
