@@ -110,6 +110,9 @@ def main() -> None:
                 batch_sizes=(1, 16, 256, 1024),
                 budget_s=args.budget,
                 cold=True,
+                threads=args.threads,
+                # int8 is refused for recurrent graphs (see genedge/export/precision.py)
+                precisions=("fp16",) if fam == "rgan" else ("fp16", "int8"),
             )
             reports[fam] = report.to_dict()
             print(markdown({fam: reports[fam]}), flush=True)

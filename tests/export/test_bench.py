@@ -65,13 +65,29 @@ def test_interleaving_runs_every_backend_in_rounds_within_budget() -> None:
 
         return run
 
-    times = time_interleaved(
-        {"a": make("a", 0.01), "b": make("b", 0.03)}, 1, budget_s=0.3, warmup_s=0.05, clock=clock
-    )
+    runners = {"a": make("a", 0.01), "b": make("b", 0.03)}
+    times = time_interleaved(runners, 1, budget_s=0.3, warmup_s=0.05, clock=clock, block_s=0)
     assert len(times["a"]) == 30 and len(times["b"]) == 10
     assert all(t == pytest.approx(0.01) for t in times["a"])
     timed = order[len(order) - 40 :]  # the 30 + 10 timed calls, after both warm-ups
     assert timed[:6] == ["a", "b", "a", "b", "a", "b"]  # alternating while both have budget
+
+    # blocks: each turn runs a backend for block_s, then settles before the next backend
+    order.clear()
+    settles: list[int] = []
+    times = time_interleaved(
+        runners,
+        1,
+        budget_s=0.3,
+        warmup_s=0.0,
+        clock=clock,
+        block_s=0.06,
+        settle=lambda: settles.append(len(order)),
+    )
+    assert len(times["a"]) == 30 and len(times["b"]) == 10
+    timed = order[-40:]
+    assert timed[:8] == ["a"] * 6 + ["b"] * 2  # 6 x 10 ms, then 2 x 30 ms
+    assert len(settles) == 10  # 5 rounds x 2 backends
 
 
 def test_count_flops_of_linear_and_conv_layers() -> None:
