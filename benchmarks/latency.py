@@ -56,10 +56,10 @@ def markdown(reports: dict[str, dict]) -> str:
             f"GEMM ceiling GFLOP/s: {ceil})\n"
         )
         lines.append(
-            "| backend | batch | median ms | p99 ms | samples/s | vs torch | GFLOP/s "
+            "| backend | precision | batch | median ms | p99 ms | samples/s | vs torch | GFLOP/s "
             "| % ceiling | parity |"
         )
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in d["rows"]:
             if r["status"] != "ok":
                 lines.append(f"| {r['backend']} | {r['precision']} | - | {r['status']} |")
@@ -93,8 +93,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
     ap.add_argument("--families", default=",".join(STANDARD))
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--render", action="store_true", help="only re-render latency.md from JSON")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        reports = json.loads((args.out / "latency.json").read_text())
+        (args.out / "latency.md").write_text(markdown(reports))
+        return
     reports = {}
     with tempfile.TemporaryDirectory() as tmp:
         for fam in args.families.split(","):
