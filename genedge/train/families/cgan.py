@@ -18,10 +18,11 @@ from torch import nn
 
 from genedge.runtime.errors import DataError, InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
-from genedge.train.families.base import Models, Optimizers, flat_size
+from genedge.train.families.base import Models, Optimizers
 from genedge.train.families.dcgan import ConvFeatures, ConvGenerator, discriminator_blocks
 from genedge.train.families.gan import (
     GANFamily,
+    MLPFeatures,
     MLPGenerator,
     adversarial_step,
     with_ema,
@@ -48,23 +49,6 @@ class ConditionalGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.body(torch.cat([z, self.embed(y)], dim=1))
-
-
-class MLPFeatures(nn.Module):
-    """data -> flatten -> hidden layers with LeakyReLU(0.2): D's feature extractor ``phi``."""
-
-    def __init__(self, shape: tuple[int, ...], hidden: list[int]) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Flatten(1)]
-        width = flat_size(shape)
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
-            width = h
-        self.net = nn.Sequential(*layers)
-        self.out_features = width
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 class ProjectionDiscriminator(nn.Module):

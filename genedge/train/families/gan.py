@@ -38,8 +38,8 @@ class MLPGenerator(nn.Module):
         return self.net(z).unflatten(1, self.shape)
 
 
-class MLPDiscriminator(nn.Module):
-    """data -> hidden layers with LeakyReLU(0.2) -> one logit per sample."""
+class MLPFeatures(nn.Module):
+    """data -> flatten -> hidden layers with LeakyReLU(0.2): D's feature extractor ``phi``."""
 
     def __init__(self, shape: tuple[int, ...], hidden: list[int]) -> None:
         super().__init__()
@@ -48,11 +48,23 @@ class MLPDiscriminator(nn.Module):
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
             width = h
-        layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        self.out_features = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(1)
+        return self.net(x)
+
+
+class MLPDiscriminator(nn.Module):
+    """data -> hidden layers with LeakyReLU(0.2) -> one logit per sample."""
+
+    def __init__(self, shape: tuple[int, ...], hidden: list[int]) -> None:
+        super().__init__()
+        self.features = MLPFeatures(shape, hidden)
+        self.logit = nn.Linear(self.features.out_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(self.features(x)).squeeze(1)
 
 
 def gan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
