@@ -292,6 +292,12 @@ def compile_(
         timing_cache=timing_cache,
     )
     out.print(f"wrote {plan} ({plan.stat().st_size / 2**20:.1f} MiB), recorded in {model.name}")
+    from genedge.runtime.artifact import read_manifest
+    from genedge.runtime.engines import engine_key
+
+    for e in read_manifest(model).engines:
+        if e.get("file") == plan.name:
+            out.print(f"valid for: {engine_key(e)}")
 
 
 @app.command()
@@ -335,14 +341,16 @@ def verify(
         raise typer.Exit(1)
 
 
-def _open_sampler(source: Path, backend: str, threads: int | None) -> Any:
+def _open_sampler(
+    source: Path, backend: str, threads: int | None, options: dict[str, Any] | None = None
+) -> Any:
     if source.is_dir():
         from genedge.train.reference import load_torch_sampler
 
         return load_torch_sampler(source)
     from genedge.runtime import Sampler
 
-    return Sampler(source, backend=backend, threads=threads)
+    return Sampler(source, backend=backend, threads=threads, backend_options=options)
 
 
 @app.command()
@@ -364,6 +372,13 @@ def sample(
     batch_size: Annotated[int | None, typer.Option(help="Samples per backend call.")] = None,
     backend: Annotated[str, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    backend_option: Annotated[
+        list[str],
+        typer.Option(
+            "--backend-option",
+            help="Backend option key=value (repeatable), e.g. cuda_graph=true, device_id=1.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
     check_finite: Annotated[bool, typer.Option(help="Fail if any sample is NaN/Inf.")] = False,
     sample_rate: Annotated[int, typer.Option(help=".wav: frames per second.")] = 8000,
     feature: Annotated[int, typer.Option(help=".wav: the sequence feature to play.")] = 0,
@@ -375,7 +390,7 @@ def sample(
     from genedge.runtime.writers import write_samples
 
     n = check_count(n)
-    sampler = _open_sampler(source, backend, threads)
+    sampler = _open_sampler(source, backend, threads, _parse_set(backend_option))
     chosen: Any = _int_list(labels, "--labels")
     if class_ is not None:
         chosen = [class_]
@@ -399,6 +414,7 @@ def sample(
         raise InputError(f"{bad[0]} sample values are NaN or Inf; nothing written")
     dt = time.perf_counter() - t0
     out.print(f"wrote {n} samples to {path} in {dt:.2f}s ({sampler.backend})")
+    out.print(f"backend: {escape(getattr(sampler, 'backend_selection', sampler.backend))}")
 
 
 @app.command()
@@ -406,9 +422,12 @@ def info(
     model: Annotated[Path, typer.Argument(help="An .onnx artifact.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """Show an artifact's manifest, inputs/outputs, size and the backends available here."""
+    """Show an artifact's manifest, inputs/outputs, size, its compiled engines and the
+    backends available here (and which one ``auto`` picks)."""
     from genedge.runtime.artifact import read_manifest
-    from genedge.runtime.backends import backend_status
+    from genedge.runtime.backends import backend_status, select_backend
+    from genedge.runtime.backends.tensorrt_backend import local_gpu, local_tensorrt_version
+    from genedge.runtime.engines import describe_engines
 
     m = read_manifest(model)
     if as_json:
@@ -453,8 +472,23 @@ def info(
             f"torch {prov.get('torch')}",
         )
     )
+    gpu = local_gpu()
+    engines = describe_engines(m, model, gpu, local_tensorrt_version())
+    for file, key, status in engines:
+        rows.append((f"engine {file}", f"{key}: {status}"))
+    if not engines:
+        rows.append(("engines", f"none compiled (`genedge compile {model.name}` on a GPU)"))
+    rows.append(
+        ("gpu", f"{gpu[0]} (sm_{gpu[1].replace('.', '')})" if isinstance(gpu, tuple) else gpu)
+    )
     for name, status in backend_status().items():
         rows.append((f"backend {name}", status))
+    try:  # info must not write the optimised-model cache beside the artifact
+        chosen, skipped = select_backend(model, optimized_model_cache=False)
+        why = "; ".join(f"{n}: {r}" for n, r in skipped)
+        rows.append(("backend auto", chosen.name + (f" (skipped {why})" if why else "")))
+    except GenedgeError as e:
+        rows.append(("backend auto", f"none: {e}"))
     for k, v in rows:
         table.add_row(k, escape(v))
     out.print(table)
@@ -471,9 +505,13 @@ def bench(
         Path | None, typer.Option("--against", help="Its run folder: adds PyTorch eager.")
     ] = None,
     backends: Annotated[
-        str, typer.Option(help="torch, cpu, cpu-bare, cuda, ort-tensorrt, tensorrt.")
-    ] = "torch,cpu,cpu-bare,cuda,ort-tensorrt,tensorrt",
-    batch_sizes: Annotated[str, typer.Option(help="Batch sizes.")] = "1,16,256,1024",
+        str,
+        typer.Option(
+            help="torch, cpu, cpu-bare; GPU: cuda, cuda-graph, ort-tensorrt, tensorrt, "
+            "torch-cuda, torch-cuda-graph (rows with a reason where they cannot run)."
+        ),
+    ] = "torch,cpu,cpu-bare,torch-cuda,torch-cuda-graph,cuda,cuda-graph,ort-tensorrt,tensorrt",
+    batch_sizes: Annotated[str, typer.Option(help="Batch sizes (1 to 4096).")] = "1,16,256,1024",
     budget: Annotated[float, typer.Option(help="Timed seconds per backend and batch.")] = 1.0,
     threads: Annotated[int | None, typer.Option(help="onnxruntime CPU threads.")] = None,
     cold: Annotated[bool, typer.Option("--cold", help="Also time fresh-process starts.")] = False,
@@ -502,6 +540,7 @@ def bench(
     )
     ceil = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report.ceilings_gflops.items())
     table = Table(title=f"{model.name} ({report.family}); GEMM ceiling: {ceil or 'n/a'}")
+    split = any(r.compute_ms is not None for r in report.rows)  # H2D/compute/D2H columns
     for col in (
         "backend",
         "precision",
@@ -514,6 +553,7 @@ def bench(
         "vs torch",
         "GFLOP/s",
         "% ceiling",
+        *(("h2d ms", "compute ms", "d2h ms", "timing") if split else ()),
         "outliers",
         "parity",
         "status",
@@ -533,6 +573,16 @@ def bench(
             _fmt(r.speedup_vs_torch, ".2f") + ("x" if r.speedup_vs_torch else ""),
             _fmt(r.gflops, ".1f"),
             _fmt(r.ceiling_share and 100 * r.ceiling_share, ".0f"),
+            *(
+                (
+                    _fmt(r.h2d_ms, ".4f"),
+                    _fmt(r.compute_ms, ".4f"),
+                    _fmt(r.d2h_ms, ".4f"),
+                    escape(r.timing),
+                )
+                if split
+                else ()
+            ),
             "-" if lat is None else f"{lat.outliers}/{lat.calls}",
             _fmt(r.parity_max_abs, ".1e"),
             escape(r.status),
@@ -545,8 +595,9 @@ def bench(
                 if "speedup_vs_torch" in c
                 else ""
             )
+            load = f" (load {c['load_s']:.3f} s)" if "load_s" in c else ""
             out.print(
-                f"cold start {c['backend']}: {c['wall_s']:.3f} s, "
+                f"cold start {c['backend']}: {c['wall_s']:.3f} s{load}, "
                 f"peak RSS {c['peak_rss_mib']:.0f} MiB{extra}"
             )
         else:

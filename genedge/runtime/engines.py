@@ -190,7 +190,6 @@ def select_engine(
         ...     raise BackendUnavailableError(why)
     """
     artifact_path = Path(artifact_path)
-    here = f"{sm_label(compute_capability)} / TensorRT {trt_version}"
     fix = f"rebuild it with `genedge compile {artifact_path.name}"
     fix += f" --precision {precision}`" if precision else "`"
     if not manifest.engines:
@@ -210,39 +209,126 @@ def select_engine(
     )
     for e in order:
         name = e["file"]
-        missing = [k for k in ENGINE_KEYS if k not in e]
-        if missing:
-            problems.append(f"engine {name} has an incomplete record (no {', '.join(missing)})")
+        if current_hash is None and not [k for k in ENGINE_KEYS if k not in e]:
+            plan = artifact_path.parent / name
+            if plan.is_file() and _machine_matches(e, compute_capability, trt_version):
+                current_hash = model_sha256(artifact_path)
+        problem = engine_problem(
+            e, artifact_path, compute_capability, trt_version, precision, current_hash
+        )
+        if problem is not None:
+            problems.append(problem)
             continue
         built = f"{sm_label(e['compute_capability'])} / TensorRT {e['tensorrt_version']}"
-        target = (str(e["compute_capability"]), str(e["tensorrt_version"]))
-        if target != (str(compute_capability), str(trt_version)):
-            problems.append(f"engine {name} was built for {built}; this GPU is {here}")
-            continue
-        if precision is not None and e["precision"] != precision:
-            problems.append(f"engine {name} is {e['precision']}; {precision} was asked for")
-            continue
-        plan = artifact_path.parent / name
-        if not plan.is_file():
-            problems.append(f"engine {name} is in the manifest but missing beside the artifact")
-            continue
-        if current_hash is None:
-            current_hash = model_sha256(artifact_path)
-        if e["onnx_sha256"] != current_hash:
-            problems.append(
-                f"engine {name} is stale: it was built from another version of "
-                f"{artifact_path.name} (graph hash {str(e['onnx_sha256'])[:12]}, now "
-                f"{current_hash[:12]})"
-            )
-            continue
         reason = f"using {name} ({e['precision']}, {built})"
         if e["gpu_name"] != gpu_name:
             reason += (
                 f"; built on {e['gpu_name']}, running on {gpu_name} of the same compute "
                 "capability (rebuild it here for the best kernels)"
             )
-        return plan, reason
+        return artifact_path.parent / name, reason
     return None, "; ".join(problems) + f": {fix}"
+
+
+def _machine_matches(e: dict[str, Any], compute_capability: str, trt_version: str) -> bool:
+    target = (str(e["compute_capability"]), str(e["tensorrt_version"]))
+    return target == (str(compute_capability), str(trt_version))
+
+
+def engine_problem(
+    e: dict[str, Any],
+    artifact_path: Path,
+    compute_capability: str | None,
+    trt_version: str | None,
+    precision: str | None = None,
+    current_hash: str | None = None,
+) -> str | None:
+    """Why one recorded engine may not run here, or ``None`` if it may.
+
+    ``compute_capability`` / ``trt_version`` of ``None`` skip the machine checks (no GPU or
+    no TensorRT: the caller says so); ``current_hash`` of ``None`` skips the staleness check.
+    """
+    name = e.get("file", "?")
+    missing = [k for k in ENGINE_KEYS if k not in e]
+    if missing:
+        return f"engine {name} has an incomplete record (no {', '.join(missing)})"
+    built = f"{sm_label(e['compute_capability'])} / TensorRT {e['tensorrt_version']}"
+    machine_known = compute_capability is not None and trt_version is not None
+    if machine_known and not _machine_matches(e, compute_capability, trt_version):  # type: ignore[arg-type]
+        here = f"{sm_label(str(compute_capability))} / TensorRT {trt_version}"
+        return f"engine {name} was built for {built}; this GPU is {here}"
+    if precision is not None and e["precision"] != precision:
+        return f"engine {name} is {e['precision']}; {precision} was asked for"
+    if not (Path(artifact_path).parent / name).is_file():
+        return f"engine {name} is in the manifest but missing beside the artifact"
+    if current_hash is not None and e["onnx_sha256"] != current_hash:
+        return (
+            f"engine {name} is stale: it was built from another version of "
+            f"{Path(artifact_path).name} (graph hash {str(e['onnx_sha256'])[:12]}, now "
+            f"{current_hash[:12]})"
+        )
+    return None
+
+
+def engine_key(e: dict[str, Any]) -> str:
+    """One line naming what an engine is valid for, e.g.
+    ``fp16, sm_89 (NVIDIA L4), TensorRT 10.3.0, batch 1:64:1024``."""
+    parts = [
+        str(e.get("precision", "?")),
+        f"{sm_label(e.get('compute_capability', '?'))} ({e.get('gpu_name', '?')})",
+        f"TensorRT {e.get('tensorrt_version', '?')}",
+    ]
+    for axis in ("batch", "length"):
+        r = e.get(f"{axis}_range")
+        if r:
+            parts.append(f"{axis} {':'.join(map(str, r))}")
+    return ", ".join(parts)
+
+
+def describe_engines(
+    manifest: Manifest,
+    artifact_path: str | Path,
+    gpu: tuple[str, str] | str,
+    trt_version: str | None,
+) -> list[tuple[str, str, str]]:
+    """Every engine recorded for the artifact, or lying beside it, with its key and whether it
+    would run here: ``(file, key, "available" | "not available: <reasons>")``.
+
+    Args:
+        manifest: The artifact's manifest.
+        artifact_path: The artifact's ``.onnx`` file.
+        gpu: ``(name, compute capability)`` of this machine's GPU, or why there is none.
+        trt_version: The installed TensorRT version, or ``None`` if TensorRT is missing.
+    """
+    artifact_path = Path(artifact_path)
+    out: list[tuple[str, str, str]] = []
+    current: str | None = None
+    cc = gpu[1] if isinstance(gpu, tuple) else None
+    for e in manifest.engines:
+        if current is None and (artifact_path.parent / str(e.get("file"))).is_file():
+            current = model_sha256(artifact_path)
+        reasons = []
+        problem = engine_problem(e, artifact_path, cc, trt_version, None, current)
+        if problem is not None:
+            reasons.append(problem.removeprefix(f"engine {e.get('file')} "))
+        if isinstance(gpu, str):
+            reasons.append(gpu)
+        elif trt_version is None:
+            reasons.append("TensorRT is not installed")
+        status = "available" if not reasons else "not available: " + "; ".join(reasons)
+        out.append((str(e.get("file", "?")), engine_key(e), status))
+    recorded = {str(e.get("file")) for e in manifest.engines}
+    for plan in sorted(artifact_path.parent.glob(f"{artifact_path.stem}.*.plan")):
+        if plan.name not in recorded:
+            out.append(
+                (
+                    plan.name,
+                    "unknown (not recorded in the manifest)",
+                    "not available: not recorded in the manifest; rebuild it with "
+                    f"`genedge compile {artifact_path.name}` or delete it",
+                )
+            )
+    return out
 
 
 def engine_record(

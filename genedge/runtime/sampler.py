@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from genedge.runtime.artifact import read_manifest
-from genedge.runtime.backends import Backend, create_backend
+from genedge.runtime.backends import (
+    Backend,
+    check_backend_options,
+    create_backend,
+    select_backend,
+)
 from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.manifest import Manifest, TensorSpec
 from genedge.runtime.noise import balanced_labels, check_labels, draw_latents, make_rng
@@ -21,6 +27,8 @@ MAX_SAMPLES = 2**31
 MAX_IN_MEMORY_BYTES = 8 * 2**30
 #: Default chunk: about this many output floats per backend call (~16 MB), bounding memory.
 CHUNK_ELEMENTS = 4 * 2**20
+
+log = logging.getLogger("genedge.runtime")
 
 
 def check_count(n: object) -> int:
@@ -40,22 +48,51 @@ class Sampler:
     Args:
         path: The artifact's ``.onnx`` file.
         backend: ``"auto"`` (fastest available), ``"cpu"``, ``"cuda"``, ``"ort-tensorrt"`` or
-            ``"tensorrt"``. Defaults to ``"auto"``.
+            ``"tensorrt"``. Defaults to ``"auto"``, which tries a compiled TensorRT engine that
+            matches this GPU, then onnxruntime's CUDA provider, then the CPU, and says which
+            it took and why (:attr:`backend_selection`, logged on ``genedge.runtime``).
+            ``auto`` tries onnxruntime's TensorRT provider only when ``backend_options``
+            names a ``trt_engine_cache_path`` (its first session builds engines for minutes).
         threads: CPU threads for onnxruntime; ``None`` for its default.
+        backend_options: Options for the backend, as plain data (onnxruntime-style):
+            ``device_id``, ``cuda_graph``, ``iobinding``, ``fp16``, ``precision``,
+            ``trt_engine_cache_path``, ``optimized_model_cache``, ``provider_options``; see
+            :data:`genedge.runtime.backends.BACKEND_OPTIONS` for which backend takes which.
+            With ``auto``, each candidate gets the options it takes.
 
     Example:
         >>> s = Sampler("gan.onnx")
         >>> x = s.sample(64, seed=0)        # float32, (64, 1, 28, 28), data units
+        >>> s = Sampler("gan.onnx", backend="cuda", backend_options={"cuda_graph": True})
 
     Raises:
         ArtifactError: The file is missing, corrupt or not a genedge artifact.
         BackendUnavailableError: The backend cannot run here.
+        InputError: An unknown backend option, or a value of the wrong type.
     """
 
-    def __init__(self, path: str | Path, backend: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        backend: str = "auto",
+        threads: int | None = None,
+        backend_options: Mapping[str, object] | None = None,
+    ) -> None:
         self.path = Path(path)
         manifest = read_manifest(self.path)
-        self._setup(manifest, create_backend(backend, self.path, threads=threads))
+        # Validated before it is spread into keyword arguments (a "threads" key would clash).
+        options = check_backend_options(backend, backend_options)
+        if backend == "auto":
+            chosen, skipped = select_backend(self.path, threads, **options)
+            why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+            selection = f"{chosen.name} (auto" + (f"; skipped {why})" if why else ")")
+        else:
+            chosen = create_backend(backend, self.path, threads=threads, **options)
+            selection = f"{chosen.name} (asked for)"
+        log.info("%s: backend %s", self.path.name, selection)
+        self._setup(manifest, chosen)
+        #: The backend in use and, for ``auto``, why each faster one was skipped.
+        self.backend_selection = selection
 
     @classmethod
     def from_backend(cls, manifest: Manifest, backend: Backend) -> Sampler:
@@ -64,6 +101,7 @@ class Sampler:
         self = cls.__new__(cls)
         self.path = Path("")
         self._setup(manifest, backend)
+        self.backend_selection = f"{backend.name} (given)"
         return self
 
     def _setup(self, manifest: Manifest, backend: Backend) -> None:
@@ -91,8 +129,8 @@ class Sampler:
         return self._backend.name
 
     def describe(self) -> dict[str, object]:
-        """Backend details (providers, versions)."""
-        return self._backend.describe()
+        """Backend details (providers, versions) and how the backend was chosen."""
+        return {**self._backend.describe(), "selection": self.backend_selection}
 
     # -- noise -------------------------------------------------------------------------------
 

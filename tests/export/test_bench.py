@@ -113,7 +113,14 @@ def test_bench_report_schema_and_missing_backends(
     d = json.loads(report.to_json())
     assert d["format"] == "genedge.bench" and d["version"] == 1
     assert set(d["ceilings_gflops"]) == {"onnxruntime", "torch"}
-    assert d["flops_per_sample"] == 2 * (2 * 128 + 128 * 128 + 128 * 2)
+    # An MLP generator: 2 x in x out per Linear layer, whatever widths the family defaults to.
+    from genedge.train.loop import load_trained
+
+    cfg, family, models, _ = load_trained(gan_points_run)
+    module = family.sampler_module(models, cfg.hparams, cfg.data_info)
+    linear = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    assert len(linear) >= 2
+    assert d["flops_per_sample"] == sum(2 * m.in_features * m.out_features for m in linear)
     ran = [r for r in d["rows"] if r["status"] == "ok"]
     assert {(r["backend"], r["batch"]) for r in ran} == {
         (b, n) for b in ("torch", "cpu", "cpu-bare") for n in (1, 8)
@@ -157,3 +164,178 @@ def test_bench_exports_and_times_other_precisions(
     assert rows["cpu"].parity_max_abs < 1e-5 < rows["cpu-int8"].parity_max_abs < 0.25
     assert rows["cpu-fp16"].parity_max_abs < 2e-2
     assert rows["cpu-fp16"].model_bytes < rows["cpu"].model_bytes
+
+
+# -- GPU timing paths, checked with planted timings and stand-in clocks and CUDA calls --------
+
+
+def test_self_timed_runners_report_their_own_clock_and_phases() -> None:
+    from genedge.export.bench import Timing
+
+    calls = [0]
+
+    def gpu(batch: int) -> Timing:
+        calls[0] += 1
+        return Timing(0.004, {"h2d": 0.001, "compute": 0.002, "d2h": 0.001})
+
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.5  # the host clock says 0.5 s per call: must be ignored for `gpu`
+        return now[0]
+
+    phases: dict[str, dict[str, list[float]]] = {}
+    times = time_interleaved(
+        {"gpu": gpu}, 8, budget_s=0.04, warmup_s=0.0, clock=clock, block_s=0, phases_out=phases
+    )
+    assert times["gpu"] == [0.004] * 10
+    assert phases["gpu"]["compute"] == [0.002] * 10
+    (row,) = rows_from_timings(
+        times, 8, 0.0, {}, {}, {}, phases=phases, timing={"gpu": "cuda events"}
+    )
+    assert row.latency is not None and row.latency.median_ms == pytest.approx(4.0)
+    assert (row.h2d_ms, row.compute_ms, row.d2h_ms) == pytest.approx((1.0, 2.0, 1.0))
+    assert row.timing == "cuda events" and row.samples_per_s == pytest.approx(2000)
+
+
+def test_host_phase_timer_splits_a_call_at_its_marks() -> None:
+    from genedge.export.bench import HostPhaseTimer
+
+    stamps = iter([10.0, 10.5, 12.5, 13.0, 14.0])
+    timer = HostPhaseTimer(clock=lambda: next(stamps))
+    for label in ("start", "h2d", "compute", "d2h"):
+        timer.mark(label)
+    t = timer.finish()
+    assert t.total_s == pytest.approx(3.0)
+    assert t.phases == pytest.approx({"h2d": 0.5, "compute": 2.0, "d2h": 0.5})
+    timer.reset()
+    timer.mark("start")
+    with pytest.raises(ValueError, match="at least a start and an end"):
+        timer.finish()
+
+
+def test_cuda_event_timer_reads_elapsed_times_between_events() -> None:
+    from types import SimpleNamespace
+
+    from genedge.export.bench import CudaEventTimer
+
+    ok = 0
+    recorded: list[tuple[int, object]] = []
+    planted_ms = {(100, 101): 0.25, (101, 102): 1.5, (102, 103): 0.75}
+    created = iter(range(100, 200))
+    rt = SimpleNamespace(
+        cudaError_t=SimpleNamespace(cudaSuccess=ok),
+        cudaStreamCreate=lambda: (ok, "own-stream"),
+        cudaEventCreate=lambda: (ok, next(created)),
+        cudaEventRecord=lambda ev, stream: recorded.append((ev, stream)) or (ok,),
+        cudaEventSynchronize=lambda ev: (ok,),
+        cudaEventElapsedTime=lambda a, b: (ok, planted_ms[(a, b)]),
+    )
+    timer = CudaEventTimer(cudart=rt)
+    timer.reset()
+    timer.mark("start")
+    timer.mark("h2d", "engine-stream")
+    timer.mark("compute")
+    timer.mark("d2h")
+    t = timer.finish()
+    assert recorded == [
+        (100, "own-stream"),
+        (101, "engine-stream"),
+        (102, "own-stream"),
+        (103, "own-stream"),
+    ]
+    assert t.total_s == pytest.approx(2.5e-3)
+    assert t.phases == pytest.approx({"h2d": 0.25e-3, "compute": 1.5e-3, "d2h": 0.75e-3})
+
+
+def test_gpu_rows_without_a_gpu_are_rows_with_a_reason(
+    gan_points_onnx: Path, gan_points_run: Path
+) -> None:
+    import onnxruntime as ort
+
+    from genedge.export.bench import GPU_BACKENDS
+
+    if "CUDAExecutionProvider" in ort.get_available_providers() or torch.cuda.is_available():
+        pytest.skip("a GPU stack is present here")
+    report = run_bench(
+        gan_points_onnx,
+        gan_points_run,
+        backends=("cpu", *GPU_BACKENDS),
+        batch_sizes=(1, 4096),
+        budget_s=0.01,
+        gemm_n=64,
+    )
+    rows = {r.backend: r for r in report.rows if r.batch == 0}
+    assert set(rows) == set(GPU_BACKENDS)
+    for name in GPU_BACKENDS:
+        assert rows[name].status.startswith("not available: "), (name, rows[name].status)
+    assert (
+        "torch 2" in rows["torch-cuda"].status and "sees no CUDA GPU" in rows["torch-cuda"].status
+    )
+    assert rows["torch-cuda-graph"].status == rows["torch-cuda"].status
+    assert "CUDAExecutionProvider" in rows["cuda-graph"].status
+    ok = [(r.backend, r.batch) for r in report.rows if r.status == "ok"]
+    assert ok == [("cpu", 1), ("cpu", 4096)]  # batch 4096 is allowed
+
+
+def test_batch_sizes_and_backend_names_are_checked(gan_points_onnx: Path) -> None:
+    from genedge.runtime.errors import InputError
+
+    with pytest.raises(InputError, match="from 1 to 4096, got 4097"):
+        run_bench(gan_points_onnx, None, backends=("cpu",), batch_sizes=(4097,))
+    with pytest.raises(InputError, match="unknown bench backend 'gpu'"):
+        run_bench(gan_points_onnx, None, backends=("gpu",), batch_sizes=(1,))
+
+
+def test_a_backend_failing_at_one_batch_size_is_a_row(
+    gan_points_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import genedge.export.bench as bench
+    from genedge.runtime import Sampler
+    from genedge.runtime.errors import InputError
+
+    def fake_gpu_runner(name: str, model: Path, probe: object, threads: object = None):
+        def run(batch: int) -> bench.Timing:
+            if batch > 8:
+                raise InputError(f"batch {batch} is outside the engine's profile")
+            return bench.Timing(1e-3 * batch, {"h2d": 1e-4, "compute": 8e-4, "d2h": 1e-4})
+
+        return run, Sampler(model, backend="cpu"), "cuda events"
+
+    monkeypatch.setattr(bench, "gpu_runner", fake_gpu_runner)
+    report = run_bench(
+        gan_points_onnx, None, backends=("cpu", "tensorrt"), batch_sizes=(2, 16), budget_s=0.01
+    )
+    rows = {(r.backend, r.batch): r for r in report.rows}
+    assert rows[("tensorrt", 2)].latency.median_ms == pytest.approx(2.0)  # type: ignore[union-attr]
+    assert rows[("tensorrt", 2)].compute_ms == pytest.approx(0.8)
+    assert rows[("tensorrt", 16)].status == (
+        "failed: InputError: batch 16 is outside the engine's profile"
+    )
+    assert rows[("cpu", 16)].status == "ok"
+
+
+def test_cold_start_compares_with_and_without_the_optimised_model_cache(
+    gan_points_onnx: Path,
+) -> None:
+    from genedge.export.bench import cold_start
+
+    rows = {r["backend"]: r for r in cold_start(gan_points_onnx, None, repeats=1)}
+    for name in ("onnxruntime", "onnxruntime-no-ort-cache"):
+        assert rows[name]["status"] == "ok", rows[name]
+        assert 0 < rows[name]["load_s"] < rows[name]["wall_s"]
+    assert rows["torch"]["status"].startswith("skipped")
+
+
+def test_cli_bench_shows_gpu_rows_as_not_available(gan_points_onnx: Path) -> None:
+    from typer.testing import CliRunner
+
+    from genedge.cli import app
+
+    r = CliRunner().invoke(
+        app,
+        ["bench", str(gan_points_onnx), "--backends", "cpu,cuda,tensorrt", "--batch-sizes", "4"],
+        env={"COLUMNS": "250"},
+    )
+    assert r.exit_code == 0, r.output
+    assert r.output.count("not available") >= 2

@@ -62,3 +62,47 @@ def test_cuda_graph_needs_a_gpu_backend(gan_points_onnx: Path) -> None:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(BackendUnavailableError, match="has no CUDAExecutionProvider"):
             OnnxRuntimeBackend(gan_points_onnx, "cuda", cuda_graph=True)
+
+
+class _Marks:
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+
+    def mark(self, label: str, stream: object = None) -> None:
+        self.labels.append(label)
+
+
+def test_plain_iobinding_keeps_a_bounded_set_of_shapes(session: ort.InferenceSession) -> None:
+    from genedge.runtime.backends.cuda_graph import MAX_BOUND_SHAPES
+
+    runner = CudaGraphRunner(session, "cuda", buffer_device="cpu", capture=False)
+    rng = np.random.default_rng(1)
+    for n in range(1, MAX_BOUND_SHAPES + 4):
+        z = rng.standard_normal((n, 2)).astype(np.float32)
+        (x,) = runner.run({"z": z})
+        np.testing.assert_array_equal(x, session.run(None, {"z": z})[0])
+    assert len(runner.slots) == MAX_BOUND_SHAPES  # the oldest shapes were dropped
+    assert [key[0][0] for key in runner.slots] == [(n, 2) for n in range(4, MAX_BOUND_SHAPES + 4)]
+    # no CUDA graph: runs carry no gpu_graph_id, and a new shape is never refused
+    single = CudaGraphRunner(session, "tensorrt-ep", buffer_device="cpu", capture=False)
+    single.run({"z": np.zeros((8, 2), np.float32)})
+    single.run({"z": np.zeros((3, 2), np.float32)})
+    for slot in runner.slots.values():
+        with pytest.raises(RuntimeError, match="does not have configuration with key"):
+            slot[3].get_run_config_entry("gpu_graph_id")
+
+
+def test_timed_runs_mark_h2d_compute_and_d2h(session: ort.InferenceSession) -> None:
+    runner = CudaGraphRunner(session, "cuda", buffer_device="cpu", capture=False)
+    for _ in range(2):  # the first call binds, the second copies in place
+        timer = _Marks()
+        runner.run({"z": np.ones((4, 2), np.float32)}, timer)
+        assert timer.labels == ["start", "h2d", "compute", "d2h"]
+
+
+def test_cpu_backend_marks_one_run_phase(gan_points_onnx: Path) -> None:
+    b = OnnxRuntimeBackend(gan_points_onnx, "cpu")
+    timer = _Marks()
+    (x,) = b.run({"z": np.ones((4, 2), np.float32)}, timer)
+    assert timer.labels == ["start", "run"] and x.shape == (4, 2)
+    assert b.describe()["iobinding"] is False

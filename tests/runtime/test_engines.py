@@ -265,3 +265,61 @@ def test_tensorrt_ep_options_key_the_cache_and_list_every_dynamic_input(
     assert opts["trt_profile_max_shapes"] == "z:1024x2"
     mine = tensorrt_ep_options(artifact, tmp_path / "elsewhere")
     assert mine["trt_engine_cache_path"] == str(tmp_path / "elsewhere")
+
+
+def test_describe_engines_gives_each_key_and_whether_it_runs_here(artifact: Path) -> None:
+    from genedge.runtime.engines import describe_engines
+
+    add_engine(artifact)
+    add_engine(artifact, precision="fp32", compute_capability="9.0", gpu_name="NVIDIA H100")
+    (artifact.parent / "gan.fp16.sm_75.plan").write_bytes(b"left over")  # never recorded
+    m = read_manifest(artifact)
+    key = "fp16, sm_80 (NVIDIA A100-SXM4-80GB), TensorRT 10.5.0, batch 1:64:1024"
+    here = describe_engines(m, artifact, (GPU[0], GPU[1]), GPU[2])
+    assert here[0] == ("gan.fp16.sm_80.plan", key, "available")
+    assert here[1][0] == "gan.fp32.sm_90.plan"
+    assert here[1][2] == (
+        "not available: was built for sm_90 / TensorRT 10.5.0; this GPU is sm_80 / TensorRT 10.5.0"
+    )
+    assert here[2][0] == "gan.fp16.sm_75.plan"
+    assert here[2][2].startswith("not available: not recorded in the manifest")
+    # on this machine: no GPU, so nothing is available, and it says why
+    nogpu = describe_engines(m, artifact, "no GPU (no NVIDIA driver on this machine)", None)
+    assert nogpu[0] == (
+        "gan.fp16.sm_80.plan",
+        key,
+        "not available: no GPU (no NVIDIA driver on this machine)",
+    )
+    # a GPU but no TensorRT
+    assert describe_engines(m, artifact, (GPU[0], GPU[1]), None)[0][2] == (
+        "not available: TensorRT is not installed"
+    )
+
+
+def test_describe_engines_reports_stale_and_missing_plans(artifact: Path) -> None:
+    from genedge.runtime.engines import describe_engines
+
+    add_engine(artifact, onnx_sha256="0" * 64)
+    add_engine(artifact, precision="fp32", write=False)
+    rows = describe_engines(read_manifest(artifact), artifact, (GPU[0], GPU[1]), GPU[2])
+    assert "is stale: it was built from another version of gan.onnx" in rows[0][2]
+    assert rows[1][2] == "not available: is in the manifest but missing beside the artifact"
+
+
+def test_info_lists_engines_and_says_there_is_no_gpu(artifact: Path) -> None:
+    from typer.testing import CliRunner
+
+    from genedge.cli import app
+    from genedge.runtime.backends.tensorrt_backend import local_gpu
+
+    gpu = local_gpu()
+    if not isinstance(gpu, str):  # pragma: no cover - a GPU machine
+        pytest.skip("this machine has a GPU")
+    add_engine(artifact)
+    r = CliRunner().invoke(app, ["info", str(artifact)], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "engine gan.fp16.sm_80.plan" in text
+    assert "TensorRT 10.5.0, batch 1:64:1024: not available: no GPU" in text
+    assert "backend auto │ cpu (skipped tensorrt:" in text
+    assert not (artifact.parent / ".genedge-ort-cache").exists()  # info writes nothing

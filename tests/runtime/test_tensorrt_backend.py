@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,30 @@ def _fake_cudart(log: list[tuple[str, int]]) -> types.ModuleType:
     rt.cudaStreamSynchronize = lambda stream: (ok,)
     rt.cudaStreamDestroy = lambda stream: (ok,)
     rt.cudaMalloc, rt.cudaFree, rt.cudaMemcpyAsync = malloc, free, memcpy
+    # Events: a recorded event holds the host time of its record call; the fake stream runs
+    # everything synchronously, so that is when the "device" reached it.
+    events: dict[int, float | None] = {}
+
+    def event_create() -> tuple[int, int]:
+        events[len(events) + 100] = None
+        return ok, len(events) + 99
+
+    def event_record(event: int, stream: int) -> tuple[int]:
+        log.append(("record", stream))
+        events[event] = time.perf_counter()
+        return (ok,)
+
+    def elapsed(start: int, end: int) -> tuple[int, float]:
+        a, b = events[start], events[end]
+        assert a is not None and b is not None, "elapsed time of an unrecorded event"
+        return ok, (b - a) * 1e3
+
+    rt.cudaEventCreate, rt.cudaEventRecord, rt.cudaEventElapsedTime = (
+        event_create,
+        event_record,
+        elapsed,
+    )
+    rt.cudaEventSynchronize = lambda event: (ok,)
     return rt
 
 
@@ -357,3 +382,60 @@ def test_foreign_and_stale_engines_are_refused(fake_gpu: list, artifact: Path) -
     with pytest.raises(BackendUnavailableError, match="stale"):
         Sampler(artifact, backend="tensorrt")
     assert Sampler(artifact, backend="auto").backend == "cpu"  # auto moves on, says nothing
+
+
+class _Marks:
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, Any]] = []
+
+    def mark(self, label: str, stream: Any = None) -> None:
+        self.marks.append((label, stream))
+
+
+def test_timed_run_marks_each_phase_on_the_engine_stream(fake_gpu: list, artifact: Path) -> None:
+    engine_from_onnx(artifact, batch_range=(1, 8, 64))
+    b = create_backend("tensorrt", artifact)
+    timer = _Marks()
+    z = np.full((3, 2), 1.5, np.float32)
+    (x,) = b.run({"z": z}, timer)
+    np.testing.assert_array_equal(x, 2 * z)
+    assert timer.marks == [("start", 7), ("h2d", 7), ("compute", 7), ("d2h", 7)]
+
+
+def test_bench_times_the_engine_with_cuda_events(fake_gpu: list, artifact: Path) -> None:
+    from genedge.export.bench import run_bench
+
+    engine_from_onnx(artifact, batch_range=(1, 8, 64))
+    report = run_bench(
+        artifact, None, backends=("cpu", "tensorrt"), batch_sizes=(4, 100), budget_s=0.01, gemm_n=64
+    )
+    rows = {(r.backend, r.batch): r for r in report.rows}
+    trt = rows[("tensorrt", 4)]
+    assert trt.status == "ok" and trt.timing == "cuda events"
+    assert trt.latency is not None and trt.latency.calls >= 1
+    for phase in (trt.h2d_ms, trt.compute_ms, trt.d2h_ms):
+        assert phase is not None and phase >= 0
+    # the phases add up to the call (each call's total is the first to the last event)
+    total = trt.h2d_ms + trt.compute_ms + trt.d2h_ms  # type: ignore[operator]
+    assert total == pytest.approx(trt.latency.median_ms, rel=0.5)
+    assert rows[("cpu", 4)].timing == "perf_counter" and rows[("cpu", 4)].compute_ms is None
+    # batch 100 is outside the engine's profile: a row saying so, the others still timed
+    failed = rows[("tensorrt", 100)]
+    assert failed.status.startswith("failed: InputError: input z of shape (100, 2) is outside")
+    assert rows[("cpu", 100)].status == "ok"
+    assert any(what == "record" and stream == 7 for what, stream in fake_gpu)
+
+
+def test_info_lists_engines_against_this_gpu(fake_gpu: list, artifact: Path) -> None:
+    from typer.testing import CliRunner
+
+    from genedge.cli import app
+
+    engine_from_onnx(artifact, batch_range=(1, 8, 64))
+    r = CliRunner().invoke(app, ["info", str(artifact)], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "engine gan.fp16.sm_89.plan" in text
+    assert "fp16, sm_89 (Fake L4), TensorRT 10.3.0, batch 1:8:64: available" in text
+    assert "gpu │ Fake L4 (sm_89)" in text
+    assert "backend auto │ tensorrt" in text

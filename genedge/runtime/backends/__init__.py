@@ -7,7 +7,8 @@ costs nothing until that backend is asked for, and then fails with a clear reaso
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -32,32 +33,137 @@ class Backend(Protocol):
 
 Factory = Callable[..., Backend]
 
+#: What each backend accepts in ``backend_options`` (plain data, as onnxruntime's provider
+#: options are), with a one-line description for error messages and docs.
+BACKEND_OPTIONS: dict[str, dict[str, str]] = {
+    "cpu": {
+        "optimized_model_cache": "reuse the optimised model of an earlier load (bool or folder)",
+    },
+    "cuda": {
+        "device_id": "GPU index (int)",
+        "cuda_graph": "capture and replay CUDA graphs (bool)",
+        "iobinding": "run through device buffers kept per shape (bool, default True)",
+        "optimized_model_cache": "reuse the optimised model of an earlier load (bool or folder)",
+        "provider_options": "raw CUDAExecutionProvider options (dict of strings)",
+    },
+    "ort-tensorrt": {
+        "device_id": "GPU index (int)",
+        "cuda_graph": "capture and replay CUDA graphs (bool)",
+        "fp16": "let TensorRT pick fp16 kernels (bool)",
+        "trt_engine_cache_path": "folder of the EP's engine and timing caches (str)",
+        "provider_options": "raw TensorrtExecutionProvider options (dict of strings)",
+    },
+    "tensorrt": {
+        "device_id": "GPU index (int)",
+        "fp16": "insist on an fp16 (True) or fp32 (False) engine (bool)",
+        "precision": "insist on an fp16 or fp32 engine (str)",
+    },
+}
+KNOWN_OPTIONS = sorted({k for opts in BACKEND_OPTIONS.values() for k in opts})
 
-def _cpu(path: Path, **kw: object) -> Backend:
+
+def check_backend_options(name: str, options: Mapping[str, object] | None) -> dict[str, object]:
+    """Validate ``backend_options`` for a backend (or for ``auto``: for any of them).
+
+    Raises:
+        InputError: An unknown key, a key the named backend does not take, or a value of the
+            wrong type.
+    """
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(KNOWN_OPTIONS))
+    if unknown:
+        raise InputError(
+            f"unknown backend option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; known: {', '.join(KNOWN_OPTIONS)}"
+        )
+    if name in BACKEND_OPTIONS:
+        foreign = sorted(set(options) - set(BACKEND_OPTIONS[name]))
+        if foreign:
+            takes = ", ".join(BACKEND_OPTIONS[name])
+            raise InputError(
+                f"backend option{'s' if len(foreign) > 1 else ''} {', '.join(map(repr, foreign))}"
+                f" do{'' if len(foreign) > 1 else 'es'} not apply to the {name} backend "
+                f"(it takes: {takes})"
+            )
+    for key, value in options.items():
+        if key == "device_id":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            want = "a GPU index (int >= 0)"
+        elif key in ("cuda_graph", "iobinding", "fp16"):
+            ok, want = isinstance(value, bool), "True or False"
+        elif key == "trt_engine_cache_path":
+            ok, want = isinstance(value, (str, os.PathLike)) and str(value) != "", "a folder"
+        elif key == "optimized_model_cache":
+            ok = isinstance(value, (bool, str, os.PathLike)) or value is None
+            want = "True, False or a folder"
+        elif key == "precision":
+            ok, want = value in ("fp16", "fp32"), "'fp16' or 'fp32'"
+        else:  # provider_options
+            ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+            want = "a dict of option name -> value"
+        if not ok:
+            raise InputError(f"backend option {key!r} must be {want}, got {value!r}")
+    return options
+
+
+def _ort_kwargs(device: str, options: dict[str, object]) -> dict[str, object]:
+    """``backend_options`` -> OnnxRuntimeBackend arguments (provider options as strings)."""
+    raw = {str(k): str(v) for k, v in dict(options.get("provider_options") or {}).items()}  # type: ignore[call-overload]
+    if "device_id" in options:
+        raw.setdefault("device_id", str(options["device_id"]))
+    if "fp16" in options:
+        raw.setdefault("trt_fp16_enable", str(bool(options["fp16"])))
+    if "trt_engine_cache_path" in options:
+        raw.setdefault("trt_engine_cache_path", str(options["trt_engine_cache_path"]))
+    kw: dict[str, object] = {"provider_options": raw or None}
+    for key, arg in (
+        ("cuda_graph", "cuda_graph"),
+        ("iobinding", "iobinding"),
+        ("optimized_model_cache", "optimized_cache"),
+    ):
+        if key in options:
+            kw[arg] = options[key]
+    if device in ("cpu", "cuda") and "optimized_cache" not in kw:
+        kw["optimized_cache"] = None  # on unless $GENEDGE_ORT_CACHE turns it off
+    return kw
+
+
+def _cpu(path: Path, threads: int | None = None, **options: object) -> Backend:
     from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path, device="cpu", **kw)
+    return OnnxRuntimeBackend(path, device="cpu", threads=threads, **_ort_kwargs("cpu", options))
 
 
-def _cuda(path: Path, **kw: object) -> Backend:
+def _cuda(path: Path, threads: int | None = None, **options: object) -> Backend:
     from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path, device="cuda", **kw)
+    return OnnxRuntimeBackend(path, device="cuda", threads=threads, **_ort_kwargs("cuda", options))
 
 
-def _ort_tensorrt(path: Path, **kw: object) -> Backend:
+def _ort_tensorrt(path: Path, threads: int | None = None, **options: object) -> Backend:
     from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(path, device="tensorrt-ep", **kw)
+    kw = _ort_kwargs("ort-tensorrt", options)
+    return OnnxRuntimeBackend(path, device="tensorrt-ep", threads=threads, **kw)
 
 
-def _tensorrt(path: Path, **kw: object) -> Backend:
+def _tensorrt(path: Path, threads: int | None = None, **options: object) -> Backend:
     from genedge.runtime.backends.tensorrt_backend import TensorRTBackend
 
-    return TensorRTBackend(path, **kw)
+    precision = options.get("precision")
+    if "fp16" in options:
+        want = "fp16" if options["fp16"] else "fp32"
+        if precision not in (None, want):
+            raise InputError(f"backend options fp16={options['fp16']} and {precision!r} disagree")
+        precision = want
+    return TensorRTBackend(
+        path,
+        precision=precision,  # type: ignore[arg-type]
+        device=int(options.get("device_id", 0)),  # type: ignore[call-overload]
+    )
 
 
-#: Backend names in the order ``auto`` tries them (fastest first).
+#: Every backend, fastest first.
 REGISTRY: dict[str, Factory] = {
     "tensorrt": _tensorrt,
     "ort-tensorrt": _ort_tensorrt,
@@ -66,24 +172,66 @@ REGISTRY: dict[str, Factory] = {
 }
 
 
-def create_backend(name: str, path: Path, **options: object) -> Backend:
+def auto_order(options: dict[str, object] | None = None) -> list[str]:
+    """The backends ``auto`` tries, in order.
+
+    ``ort-tensorrt`` is tried only when ``trt_engine_cache_path`` is given: the TensorRT EP
+    builds its engines on the first session, which takes seconds to minutes, and without a
+    cache folder it would do so again in every process. ``genedge compile`` + ``tensorrt``
+    is the way to get TensorRT without that surprise.
+    """
+    order = ["tensorrt"]
+    if options and options.get("trt_engine_cache_path"):
+        order.append("ort-tensorrt")
+    return [*order, "cuda", "cpu"]
+
+
+def select_backend(
+    path: Path, threads: int | None = None, **options: object
+) -> tuple[Backend, list[tuple[str, str]]]:
+    """The first backend of :func:`auto_order` that starts here, and why the others did not.
+
+    Each candidate gets the options it takes (the rest are for the others).
+
+    Returns:
+        ``(backend, skipped)``: ``skipped`` lists ``(name, reason)`` of the faster backends.
+
+    Raises:
+        BackendUnavailableError: No backend starts (with every reason).
+        InputError: An unknown option, or a value of the wrong type.
+    """
+    options = check_backend_options("auto", options)
+    skipped: list[tuple[str, str]] = []
+    for candidate in auto_order(options):
+        kw = {k: v for k, v in options.items() if k in BACKEND_OPTIONS[candidate]}
+        try:
+            return REGISTRY[candidate](path, threads=threads, **kw), skipped
+        except BackendUnavailableError as e:
+            skipped.append((candidate, str(e)))
+    raise BackendUnavailableError(
+        "no backend is available: " + "; ".join(f"{n}: {r}" for n, r in skipped)
+    )
+
+
+def create_backend(name: str, path: Path, threads: int | None = None, **options: object) -> Backend:
     """Build the named backend, or for ``auto`` the first one that is available here.
+
+    Args:
+        name: ``auto``, ``tensorrt``, ``ort-tensorrt``, ``cuda`` or ``cpu``.
+        path: The ONNX file.
+        threads: onnxruntime intra-op threads (CPU).
+        **options: ``backend_options`` (see :data:`BACKEND_OPTIONS`).
 
     Raises:
         BackendUnavailableError: The backend's dependencies or hardware are missing.
-        InputError: The name is not a known backend.
+        InputError: The name is not a known backend, or an option is unknown or wrong.
     """
     if name == "auto":
-        reasons = []
-        for candidate in ("tensorrt", "cuda", "cpu"):
-            try:
-                return REGISTRY[candidate](path, **options)
-            except BackendUnavailableError as e:
-                reasons.append(f"{candidate}: {e}")
-        raise BackendUnavailableError("no backend is available: " + "; ".join(reasons))
+        return select_backend(path, threads, **options)[0]
     if name not in REGISTRY:
         raise InputError(f"unknown backend {name!r}; choose one of: auto, {', '.join(REGISTRY)}")
-    return REGISTRY[name](path, **options)
+    options = check_backend_options(name, options)
+    return REGISTRY[name](path, threads=threads, **options)
 
 
 def backend_status() -> dict[str, str]:

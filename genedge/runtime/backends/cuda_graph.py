@@ -1,13 +1,16 @@
-"""CUDA graph capture and replay for onnxruntime sessions (CUDA and TensorRT providers).
+"""Device buffers bound through IOBinding, for CUDA graphs and plain CUDA runs.
 
 onnxruntime captures and replays graphs only for runs through IOBinding whose inputs and outputs
-sit in device buffers that keep their address and shape; this module owns those buffers.
+sit in device buffers that keep their address and shape; this module owns those buffers. Without
+capture, the same binding keeps one set of device buffers per input shape, so each call copies
+its inputs in, runs, and copies its outputs out with no allocation, and the three steps can be
+timed apart (``genedge bench``'s H2D / compute / D2H columns).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -20,6 +23,19 @@ _NUMPY_TYPES = {
     "tensor(int64)": np.int64,
     "tensor(int32)": np.int32,
 }
+
+#: Without capture, at most this many shapes keep bound buffers (the oldest is dropped).
+MAX_BOUND_SHAPES = 8
+
+
+class PhaseTimer(Protocol):
+    """Receives the boundaries of a run's phases: ``start``, ``h2d``, ``compute``, ``d2h``.
+
+    ``stream`` is the CUDA stream the phase's work was queued on, when the backend owns one
+    (``None``: the timer's own stream, which the caller gave the session).
+    """
+
+    def mark(self, label: str, stream: Any = None) -> None: ...
 
 
 class CudaGraphRunner:
@@ -36,6 +52,8 @@ class CudaGraphRunner:
         device_id: The GPU the session runs on.
         buffer_device: Where the bound buffers live: ``"cuda"``; ``"cpu"`` only to exercise
             the binding logic without a GPU.
+        capture: Whether the session captures CUDA graphs. ``False`` keeps the buffers per
+            shape (at most :data:`MAX_BOUND_SHAPES`) for plain IOBinding runs.
     """
 
     def __init__(
@@ -44,34 +62,54 @@ class CudaGraphRunner:
         device: str,
         device_id: int = 0,
         buffer_device: str = "cuda",
+        capture: bool = True,
     ) -> None:
         self.session = session
         self.device_id = device_id
         self.buffer_device = buffer_device
+        self.capture = capture
         version = tuple(int(p) for p in ort.__version__.split(".")[:2] if p.isdigit())
-        self.multi = device == "cuda" and version >= (1, 18)
+        self.multi = not capture or (device == "cuda" and version >= (1, 18))
         self.inputs = {i.name: i.shape for i in session.get_inputs()}
         self.outputs = [(o.name, o.shape, _NUMPY_TYPES[o.type]) for o in session.get_outputs()]
         self.slots: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.lock = threading.Lock()  # the bound buffers are shared by every caller
 
-    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, feed: dict[str, np.ndarray], timer: PhaseTimer | None = None) -> list[np.ndarray]:
+        """Copy the inputs into the shape's bound buffers, run, and copy the outputs out.
+
+        ``timer`` (for benchmarks) is told where each phase ends; the first call of a shape
+        also allocates and binds its buffers inside ``h2d``.
+        """
         arrays = {name: np.ascontiguousarray(feed[name]) for name in self.inputs}
         key = tuple((a.shape, a.dtype.str) for a in arrays.values())
         with self.lock:
+            if timer is not None:
+                timer.mark("start")
             slot = self.slots.get(key)
             if slot is None:
+                if not self.capture and len(self.slots) >= MAX_BOUND_SHAPES:
+                    del self.slots[next(iter(self.slots))]  # the oldest shape's buffers
                 slot = self.slots[key] = self._bind(arrays)
             else:
+                # update_inplace copies host -> device into the same address (a blocking copy).
                 for name, value in slot[1].items():
                     value.update_inplace(arrays[name])
+            if timer is not None:
+                timer.mark("h2d")
             binding, _, outputs, run_options = slot
-            self.session.run_with_iobinding(binding, run_options)
+            self.session.run_with_iobinding(binding, run_options)  # returns once synchronised
+            if timer is not None:
+                timer.mark("compute")
             # From the GPU, .numpy() copies to a fresh host array; a CPU buffer would be
             # returned as a view of memory the next call overwrites.
             if self.buffer_device == "cpu":
-                return [v.numpy().copy() for v in outputs]
-            return [v.numpy() for v in outputs]
+                result = [v.numpy().copy() for v in outputs]
+            else:
+                result = [v.numpy() for v in outputs]
+            if timer is not None:
+                timer.mark("d2h")
+            return result
 
     def _bind(self, arrays: dict[str, np.ndarray]) -> tuple[Any, ...]:
         if self.slots and not self.multi:
@@ -111,6 +149,6 @@ class CudaGraphRunner:
             binding.bind_ortvalue_output(name, value)
             outputs.append(value)
         run_options = ort.RunOptions()
-        if self.multi:
+        if self.capture and self.multi:
             run_options.add_run_config_entry("gpu_graph_id", str(len(self.slots) + 1))
         return binding, inputs, outputs, run_options

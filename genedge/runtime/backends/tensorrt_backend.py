@@ -75,6 +75,32 @@ def cuda_device(device: int = 0) -> tuple[str, str]:
     return str(name), f"{prop.major}.{prop.minor}"
 
 
+def local_gpu(device: int = 0) -> tuple[str, str] | str:
+    """``(name, compute capability)`` of this machine's GPU, or why there is none to use.
+
+    Never raises: for ``genedge info``, which reports engines against this machine.
+    """
+    if importlib.util.find_spec("cuda") is not None:
+        try:
+            return cuda_device(device)
+        except BackendUnavailableError as e:
+            return f"no GPU ({e})"
+    if not Path("/proc/driver/nvidia").exists() and not Path("/dev/nvidiactl").exists():
+        return "no GPU (no NVIDIA driver on this machine)"
+    return "no GPU query: cuda-python is not installed (pip install genedge[tensorrt])"
+
+
+def local_tensorrt_version() -> str | None:
+    """The installed TensorRT's version, or ``None`` if it is missing or does not load."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return None
+    try:
+        import tensorrt as trt
+    except (ImportError, OSError):
+        return None
+    return str(trt.__version__)
+
+
 class TensorRTBackend:
     """Runs a serialized TensorRT engine named in the artifact's manifest.
 
@@ -101,6 +127,15 @@ class TensorRTBackend:
         status = tensorrt_status()
         if status != "available":
             raise BackendUnavailableError(status.removeprefix("not available: "))
+        path = Path(path)
+        manifest = read_manifest(path)
+        if any(g.file == path.name for g in manifest.graphs.values()):
+            raise BackendUnavailableError(
+                f"{path.name} is a companion graph; TensorRT engines are compiled for the "
+                "sampler only (run companions on the cuda or cpu backend)"
+            )
+        if not manifest.engines:  # say so before paying for TensorRT's import (about a second)
+            raise BackendUnavailableError(select_engine(manifest, path, "", "", "")[1])
         try:
             import tensorrt as trt
         except (ImportError, OSError) as e:  # e.g. libnvinfer missing or for another CUDA
@@ -112,13 +147,6 @@ class TensorRTBackend:
         self._lock = threading.Lock()
         self._buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, bytes)
         self._stream: Any = None
-        path = Path(path)
-        manifest = read_manifest(path)
-        if any(g.file == path.name for g in manifest.graphs.values()):
-            raise BackendUnavailableError(
-                f"{path.name} is a companion graph; TensorRT engines are compiled for the "
-                "sampler only (run companions on the cuda or cpu backend)"
-            )
         gpu_name, cc = cuda_device(device)
         cuda_call(cudart, cudart.cudaSetDevice(device))
         plan, self._reason = select_engine(manifest, path, gpu_name, cc, trt.__version__, precision)
@@ -145,7 +173,17 @@ class TensorRTBackend:
         self._dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
         self._stream = cuda_call(cudart, cudart.cudaStreamCreate())
 
-    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    @property
+    def stream(self) -> Any:
+        """The CUDA stream every call is queued on (for timing with CUDA events)."""
+        return self._stream
+
+    def run(self, feed: dict[str, np.ndarray], timer: Any = None) -> list[np.ndarray]:
+        """Copy inputs in, execute, copy outputs out, all queued on one stream, then wait.
+
+        ``timer`` (benchmarks) gets ``mark(label, stream)`` between the queued phases, so CUDA
+        events recorded there time H2D, compute and D2H on the device.
+        """
         cudart = self._cudart
         h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
@@ -171,6 +209,8 @@ class TensorRTBackend:
                 for name in self.output_names
             ]
             try:
+                if timer is not None:
+                    timer.mark("start", stream)
                 for name, host in inputs:
                     ptr = self._device_buffer(name, host.nbytes)
                     self._context.set_tensor_address(name, ptr)
@@ -180,14 +220,20 @@ class TensorRTBackend:
                     )
                 for name, host in outputs:
                     self._context.set_tensor_address(name, self._device_buffer(name, host.nbytes))
+                if timer is not None:
+                    timer.mark("h2d", stream)
                 if not self._context.execute_async_v3(int(stream)):
                     raise BackendUnavailableError(f"TensorRT failed to run {self._plan.name}")
+                if timer is not None:
+                    timer.mark("compute", stream)
                 for name, host in outputs:
                     ptr = self._buffers[name][0]
                     cuda_call(
                         cudart,
                         cudart.cudaMemcpyAsync(host.ctypes.data, ptr, host.nbytes, d2h, stream),
                     )
+                if timer is not None:
+                    timer.mark("d2h", stream)
             finally:
                 # The host arrays (kept alive by `inputs` and `outputs`) are read and written
                 # asynchronously until the stream is drained, also when a step failed.
