@@ -559,7 +559,8 @@ def bench(
         "status",
     ):
         table.add_column(col, justify="left" if col in ("backend", "status") else "right")
-    for r in report.rows:
+    # Backends that ran at no batch size are listed under the table, one line each.
+    for r in (r for r in report.rows if r.batch):
         lat = r.latency
         table.add_row(
             r.backend,
@@ -588,6 +589,9 @@ def bench(
             escape(r.status),
         )
     out.print(table)
+    for r in report.rows:
+        if not r.batch:
+            out.print(f"{r.backend}: {escape(r.status)}")
     for c in report.cold:
         if c.get("status") == "ok":
             extra = (
