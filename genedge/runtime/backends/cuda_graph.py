@@ -129,9 +129,14 @@ class CudaGraphRunner:
         for name, dims, _ in self.outputs:
             unknown = [d for d in dims if not isinstance(d, int) and d not in sizes]
             if unknown:
+                what, fix = (
+                    ("CUDA graphs need", "cuda_graph")
+                    if self.capture
+                    else ("IOBinding needs", "iobinding")
+                )
                 raise InputError(
-                    f"CUDA graphs need output sizes known in advance; output {name} has axis "
-                    f"{unknown[0]!r} that no input defines (drop cuda_graph)"
+                    f"{what} output sizes known in advance; output {name} has axis "
+                    f"{unknown[0]!r} that no input defines (set {fix}=False)"
                 )
             shapes.append([d if isinstance(d, int) else sizes[d] for d in dims])
         where = (self.buffer_device, self.device_id)
