@@ -134,7 +134,7 @@ class TensorRTBackend:
                 f"{path.name} is a companion graph; TensorRT engines are compiled for the "
                 "sampler only (run companions on the cuda or cpu backend)"
             )
-        if not manifest.engines:  # say so before paying for TensorRT's import (about a second)
+        if not manifest.engines:  # say so before TensorRT's import loads its large libraries
             raise BackendUnavailableError(select_engine(manifest, path, "", "", "")[1])
         try:
             import tensorrt as trt
