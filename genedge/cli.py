@@ -76,6 +76,26 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return result
 
 
+def _train_worker_args(
+    family: str,
+    data: str,
+    out_dir: Path,
+    options: dict[str, Any],
+    set_: list[str],
+    flags: dict[str, bool],
+) -> list[str]:
+    """The ``genedge train`` command line each ``--nproc`` worker runs (``--nproc`` left out)."""
+    args = ["train", family, "--out", str(out_dir)]
+    if data:
+        args += ["--data", data]
+    for name, value in options.items():
+        if value is not None:
+            args += [f"--{name}", str(value)]
+    for item in set_:
+        args += ["--set", item]
+    return args + [f"--{name}" for name, on in flags.items() if on]
+
+
 @app.command()
 def train(
     family: Annotated[str, typer.Argument(help="Model family: gan, dcgan, cgan, vae or rgan.")],
@@ -84,13 +104,16 @@ def train(
         "runs/run"
     ),
     steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (global: split over the processes).")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[
-        int | None, typer.Option(help="CPU threads for torch (1 when runs share a machine).")
+        int | None,
+        typer.Option(help="CPU threads for torch (1 when runs share a machine), per process."),
     ] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 1000,
     sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 1000,
@@ -98,8 +121,21 @@ def train(
         list[str], typer.Option("--set", help="Other hyper-parameters, key=value (repeatable).")
     ] = [],  # noqa: B006 - typer needs a literal default
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            help="Processes on this machine; N > 1 trains with DistributedDataParallel "
+            "(many hosts: torchrun, see docs/distributed.md).",
+        ),
+    ] = 1,
+    backend: Annotated[
+        str, typer.Option(help="DDP collectives: auto (nccl on GPUs, gloo on CPUs), gloo, nccl.")
+    ] = "auto",
 ) -> None:
     """Train a model into a run folder (checkpoints, sample grids, metrics.jsonl)."""
+    import os
+
     from rich.progress import (
         BarColumn,
         Progress,
@@ -108,56 +144,119 @@ def train(
         TimeRemainingColumn,
     )
 
+    from genedge.train import distributed as ddp
+    from genedge.train.loop import resolve_device
     from genedge.train.loop import train as train_run
 
     overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, **_parse_set(set_)}
     if not resume and not data:
         raise InputError("--data is required for a new run (e.g. --data mnist)")
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[losses]}"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    )
-    task = progress.add_task(family, total=None, losses="", rate="")
-    last = [time.perf_counter(), 0]
-
-    def on_step(step: int, total: int, losses: dict[str, float]) -> None:
-        # The bar appears with the first step, so set-up errors print as one clean line.
-        if not progress.live.is_started:
-            progress.start()
-        now = time.perf_counter()
-        rate = (step - last[1]) / max(1e-9, now - last[0])
-        last[0], last[1] = now, step
-        text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
-        progress.update(task, completed=step, total=total, losses=text, rate=f"{rate:.0f} it/s")
-
-    t0 = time.perf_counter()
-    try:
-        meta = train_run(
-            out_dir,
-            family,
-            data or None,
-            overrides=overrides,
-            seed=seed,
-            resume=resume,
-            device=device,
-            threads=threads,
-            checkpoint_every=checkpoint_every,
-            sample_every=sample_every,
-            on_step=on_step,
+    if nproc < 1:
+        raise InputError(f"--nproc must be at least 1, got {nproc}")
+    if ddp.launched_by_torchrun() and nproc > 1:
+        raise InputError(
+            "--nproc starts its own workers; under torchrun leave it out and set "
+            "torchrun's --nproc-per-node"
         )
-    finally:
-        progress.stop()
-    out.print(
-        f"trained {family} in {time.perf_counter() - t0:.1f}s -> {out_dir} "
-        f"(checkpoint {meta.name}, samples in {out_dir / 'samples'})"
-    )
+    if nproc > 1 and not ddp.launched_by_torchrun():
+        # Check what can be checked here, so mistakes print once instead of once per worker.
+        ddp.choose_backend(backend, device)
+        resolve_device(device)
+        if resume:
+            from genedge.train.run import load_config
+
+            ddp.process_batch(int(load_config(out_dir).hparams["batch_size"]), nproc)
+        elif (out_dir / "run.json").exists():
+            raise InputError(f"{out_dir} already holds a run; use --resume or another --out")
+        if batch_size is not None:
+            ddp.process_batch(batch_size, nproc)
+        options = {
+            "seed": seed,
+            "device": device,
+            "backend": backend,
+            "threads": threads or max(1, (os.cpu_count() or 1) // nproc),
+            "checkpoint-every": checkpoint_every,
+            "sample-every": sample_every,
+            "steps": steps,
+            "batch-size": batch_size,
+            "lr": lr,
+        }
+        args = _train_worker_args(
+            family, data, out_dir, options, set_, {"resume": resume, "quiet": quiet}
+        )
+        try:
+            ddp.launch_local(nproc, args)
+        except ddp.WorkerFailed as e:
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code if e.exit_code > 0 else 1) from None
+        return
+
+    with ddp.process_group(backend, device) as world:
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=quiet or not world.is_main,
+        )
+        task = progress.add_task(family, total=None, losses="", rate="")
+        last = [time.perf_counter(), 0]
+
+        def on_start(launch: dict[str, Any]) -> None:
+            if launch["world_size"] > 1:
+                out.print(
+                    f"DDP: {launch['world_size']} processes ({launch['backend']} on "
+                    f"{launch['device'].split(':')[0]}), global batch {launch['global_batch']} = "
+                    f"{launch['world_size']} x {launch['process_batch']}, lr {launch['lr']:.4g} "
+                    f"({launch['lr_rule']}); SyncBatchNorm "
+                    f"{'on' if launch['sync_batchnorm'] else 'off'}",
+                    highlight=False,
+                )
+            for note in launch["notes"]:
+                out.print(f"note: {escape(note)}", highlight=False)
+
+        def on_step(step: int, total: int, losses: dict[str, float]) -> None:
+            # The bar appears with the first step, so set-up errors print as one clean line.
+            if not progress.live.is_started:
+                progress.start()
+            now = time.perf_counter()
+            rate = (step - last[1]) / max(1e-9, now - last[0])
+            last[0], last[1] = now, step
+            text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+            progress.update(task, completed=step, total=total, losses=text, rate=f"{rate:.0f} it/s")
+
+        t0 = time.perf_counter()
+        try:
+            meta = train_run(
+                out_dir,
+                family,
+                data or None,
+                overrides=overrides,
+                seed=seed,
+                resume=resume,
+                device=device,
+                threads=threads,
+                checkpoint_every=checkpoint_every,
+                sample_every=sample_every,
+                on_step=on_step,
+                on_start=on_start,
+            )
+        except GenedgeError as e:
+            if getattr(e, "on_every_rank", False) and not world.is_main:
+                raise typer.Exit(2) from None  # rank 0 prints the same message
+            raise
+        finally:
+            progress.stop()
+    if world.is_main:
+        where = f" on {world.world_size} processes" if world.distributed else ""
+        out.print(
+            f"trained {family}{where} in {time.perf_counter() - t0:.1f}s -> {out_dir} "
+            f"(checkpoint {meta.name}, samples in {out_dir / 'samples'})"
+        )
 
 
 def _print_report(report: Any) -> None:

@@ -44,8 +44,13 @@ def save_checkpoint(
     gen: torch.Generator,
     family: str,
     extra: dict[str, Any] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write ``step-XXXXXXXX.{safetensors,json}`` atomically and prune old ones."""
+    """Write ``step-XXXXXXXX.{safetensors,json}`` atomically and prune old ones.
+
+    ``extra`` adds keys to the JSON state, ``extra_tensors`` tensors to the weights file (e.g.
+    the other ranks' generator states of a multi-process run).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     groups: dict[str, Any] = {}
@@ -64,6 +69,8 @@ def save_checkpoint(
                 else:
                     scalars[key] = v
     tensors["rng/torch"] = gen.get_state()
+    for k, v in (extra_tensors or {}).items():
+        tensors[k] = v.detach().cpu().contiguous()
     stem = f"step-{step:08d}"
     weights = folder / f"{stem}.safetensors"
     with atomic_path(weights) as tmp:

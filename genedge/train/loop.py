@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import platform
@@ -17,6 +18,7 @@ import torch
 
 from genedge import __version__
 from genedge.runtime.errors import GenedgeError, InputError
+from genedge.train import distributed as ddp
 from genedge.train.checkpoint import list_checkpoints, load_checkpoint, restore, save_checkpoint
 from genedge.train.data import Dataset, load_dataset
 from genedge.train.families import get_family
@@ -60,17 +62,47 @@ def _parse_override(family: Family, defaults: dict[str, Any], key: str, value: A
     return value
 
 
+#: Hyper-parameters that are learning rates (scaled with the default batch).
+LR_KEYS = ("lr", "d_lr")
+
+
 def new_config(
-    family_name: str, data: str, overrides: dict[str, Any], seed: int, ds: Dataset
+    family_name: str,
+    data: str,
+    overrides: dict[str, Any],
+    seed: int,
+    ds: Dataset,
+    world_size: int = 1,
 ) -> RunConfig:
-    """A run configuration: the family's defaults for this data, with overrides applied."""
+    """A run configuration: the family's defaults for this data, with overrides applied.
+
+    ``batch_size`` is the global batch. For ``world_size`` > 1 processes without a given
+    batch, the family's default batch is kept when it splits into shares of at least
+    :data:`genedge.train.distributed.MIN_PROCESS_BATCH`, and otherwise grows to the next
+    multiple of ``world_size`` that does; learning rates not given then follow it by the
+    square-root rule (:func:`genedge.train.distributed.scaled_lr`), recorded in the
+    provenance under ``batch_scaling``.
+    """
     family = get_family(family_name)
     info = data_info(ds)
     family.check_data(info)
     hp = family.defaults(info)
+    given = set()
     for k, v in overrides.items():
         if v is not None:
             hp[k] = _parse_override(family, hp, k, v)
+            given.add(k)
+    scaling: dict[str, Any] = {}
+    if world_size > 1 and "batch_size" not in given:
+        ref = int(hp["batch_size"])
+        batch = ddp.default_global_batch(ref, world_size)
+        if batch != ref:
+            hp["batch_size"] = batch
+            scaling = {"reference_batch": ref, "batch_size": batch, "rule": "sqrt"}
+            for k in LR_KEYS:
+                if k in hp and k not in given:
+                    scaling[f"reference_{k}"] = float(hp[k])
+                    hp[k] = ddp.scaled_lr(float(hp[k]), batch, ref)
     return RunConfig(
         family=family_name,
         data=data,
@@ -83,6 +115,7 @@ def new_config(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **({"batch_scaling": scaling} if scaling else {}),
         },
     )
 
@@ -148,9 +181,17 @@ def train(
     log_every: int = 50,
     threads: int | None = None,
     on_step: Callable[[int, int, dict[str, float]], None] | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> Path:
     """Train a model into ``run_dir``; with ``resume``, continue it exactly from its last
     checkpoint (the same weights as an uninterrupted run with the same seed).
+
+    Inside a process group (``torchrun``, ``genedge train --nproc N``, or any
+    ``torch.distributed.init_process_group`` before the call) every process calls this: the
+    trained models are wrapped in DistributedDataParallel, each process trains on its shard of
+    the data with ``batch_size / N`` samples per step (``batch_size`` is the global batch),
+    and rank 0 alone writes the run folder and calls ``on_step``/``on_start``. See
+    :mod:`genedge.train.distributed`.
 
     Args:
         run_dir: The run folder (created if needed).
@@ -158,22 +199,34 @@ def train(
         data: Built-in data set name or path; with ``resume`` taken from the run.
         overrides: Hyper-parameters replacing the family's defaults (``steps``, ``lr``, ...).
         seed: Seed of initial weights, batch order and noise.
-        device: ``auto``, ``cpu`` or ``cuda``.
+        device: ``auto``, ``cpu`` or ``cuda`` (under DDP: the GPU of the local rank).
         threads: CPU threads for torch (``None``: torch's default, one per core). Use 1 when
             several runs share a machine: oversubscribed cores slow each run several-fold.
         on_step: Called as ``on_step(step, total, losses)`` after each logged step (progress).
+        on_start: Called once before the first step with what the run does: ``world_size``,
+            ``backend``, ``device``, ``global_batch``, ``process_batch``, ``lr``, ``lr_rule``,
+            ``sync_batchnorm``, ``start_step``, ``steps`` and ``notes``.
 
     Returns:
         The newest checkpoint's JSON path.
+
+    Raises:
+        InputError: Bad settings, e.g. a batch that does not split over the processes.
+        TrainingDiverged: Losses or weights became NaN/Inf.
+        TrainingInterrupted: SIGINT/SIGTERM; a checkpoint was saved first.
     """
     run_dir = Path(run_dir)
+    world = ddp.current_world()
+    if world.distributed:
+        device = ddp.worker_device(device, world.local_rank)
     dev = resolve_device(device)
     if threads is not None:
         if threads <= 0:
             raise InputError(f"threads must be positive, got {threads}")
         torch.set_num_threads(threads)
+    given = {k for k, v in (overrides or {}).items() if v is not None}
     if resume:
-        cfg = load_config(run_dir)
+        saved_cfg = cfg = ddp.from_main(lambda: load_config(run_dir), world)
         if overrides and overrides.get("steps"):
             cfg = RunConfig(
                 **{**cfg.__dict__, "hparams": {**cfg.hparams, "steps": overrides["steps"]}}
@@ -182,86 +235,220 @@ def train(
     else:
         if family_name is None or data is None:
             raise InputError("a new run needs a family and a data set")
-        if (run_dir / "run.json").exists():
-            raise InputError(f"{run_dir} already holds a run; use --resume or another --out")
+        ddp.from_main(lambda: _check_new_run(run_dir), world)
         ds = load_dataset(data, seed=seed)
-        cfg = new_config(family_name, data, overrides or {}, seed, ds)
+        saved_cfg = cfg = new_config(
+            family_name, data, overrides or {}, seed, ds, world_size=world.world_size
+        )
     family = get_family(cfg.family)
     hp = cfg.hparams
     steps, bs = int(hp["steps"]), int(hp["batch_size"])
     if steps <= 0 or bs <= 0:
         raise InputError("steps and batch_size must be positive")
+    per_bs = ddp.process_batch(bs, world.world_size)
 
     torch.manual_seed(cfg.seed)
     models = family.build(hp, cfg.data_info)
     for m in models.values():
         m.to(dev).train()
     opts = family.optimizers(models, hp)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(ddp.rank_seed(cfg.seed, world.rank))
     start = 0
     ckpt_dir = run_dir / "checkpoints"
+    meta: Path | None = None
+    notes: list[str] = []
     if resume:
-        ckpts = list_checkpoints(ckpt_dir)
-        if ckpts:
-            state, tensors = load_checkpoint(ckpts[0], cfg.family)
-            restore(state, tensors, models, opts, gen)
+        found = ddp.from_main(lambda: _newest_checkpoint(ckpt_dir, cfg.family), world)
+        if found is not None:
+            meta, state, tensors = found
+            restore(state, tensors, models, opts)
             start = int(state["step"])
-            _truncate_metrics(run_dir / "metrics.jsonl", start)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(run_dir, cfg)
+            notes += _restore_rng(gen, state, tensors, world, cfg.seed, start)
+            if world.is_main:
+                _truncate_metrics(run_dir / "metrics.jsonl", start)
 
-    x_all = torch.from_numpy(to_model_units(ds.x, cfg.preprocessing)).to(dev)
-    y_all = None if ds.y is None else torch.from_numpy(np.asarray(ds.y, np.int64)).to(dev)
+    train_models, sync_bn = (
+        ddp.wrap(models, opts, world, dev) if world.distributed else (models, False)
+    )
+    launch = _launch_record(cfg, world, dev, per_bs, sync_bn, given, resume)
+    record_launch = world.distributed or "distributed" in saved_cfg.provenance
+    if record_launch:
+        record = {k: v for k, v in launch.items() if k not in ("device",)}
+        saved_cfg = dataclasses.replace(
+            saved_cfg, provenance={**saved_cfg.provenance, "distributed": record}
+        )
+        cfg = dataclasses.replace(cfg, provenance=saved_cfg.provenance)
+    if world.is_main:
+        if not resume:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume or record_launch:
+            save_config(run_dir, saved_cfg)
+        if on_start:
+            on_start({**launch, "start_step": start, "steps": steps, "notes": notes})
+
+    x_all = torch.from_numpy(to_model_units(ds.x, cfg.preprocessing))
+    y_all = None if ds.y is None else torch.from_numpy(np.asarray(ds.y, np.int64))
+    if world.distributed:
+        # Each process keeps only its shard: disjoint, equal-sized, fixed for the run.
+        shard = ddp.shard_indices(x_all.shape[0], world, cfg.seed)
+        x_all = x_all[shard]
+        y_all = None if y_all is None else y_all[shard]
+    x_all = x_all.to(dev)
+    y_all = None if y_all is None else y_all.to(dev)
     n = x_all.shape[0]
     fixed_z_seed = cfg.seed + 12345
     metrics_path = run_dir / "metrics.jsonl"
     t0, last_log = time.perf_counter(), start
-    meta = ckpts[0] if resume and ckpts else None
 
     def checkpoint(step: int) -> Path:
         for name, m in models.items():
             if not all(torch.isfinite(p).all() for p in m.parameters()):
-                raise TrainingDiverged(
-                    f"weights of {name} became NaN/Inf by step {step}; the last good checkpoint "
-                    "is kept. Try a lower --lr or check the data for outliers"
+                raise ddp.on_every_rank(
+                    TrainingDiverged(
+                        f"weights of {name} became NaN/Inf by step {step}; the last good "
+                        "checkpoint is kept. Try a lower --lr or check the data for outliers"
+                    )
                 )
-        return save_checkpoint(ckpt_dir, step, models, opts, gen, cfg.family)
+        ddp.average_buffers(models, world)
+        ddp.check_replicas(models, world, dev)
+        states = ddp.gather_rng_states(gen, world)
+        if not world.is_main:
+            return ckpt_dir / f"step-{step:08d}.json"
+        return save_checkpoint(
+            ckpt_dir,
+            step,
+            models,
+            opts,
+            gen,
+            cfg.family,
+            extra={"world_size": world.world_size} if world.distributed else None,
+            extra_tensors={f"rng/torch/rank{r}": s for r, s in enumerate(states) if r},
+        )
 
-    with _StopFlag() as stop, open(metrics_path, "a") as log:
+    log_file = open(metrics_path, "a") if world.is_main else contextlib.nullcontext()  # noqa: SIM115
+    with _StopFlag() as stop, log_file as log:
         for step in range(start + 1, steps + 1):
-            idx = torch.randint(n, (min(bs, n),), generator=gen).to(dev)
+            idx = torch.randint(n, (min(per_bs, n),), generator=gen).to(dev)
             losses = family.train_step(
-                models, opts, x_all[idx], None if y_all is None else y_all[idx], gen, hp
+                train_models, opts, x_all[idx], None if y_all is None else y_all[idx], gen, hp
             )
+            # Under DDP: the mean over processes, and a stop any one of them was asked for.
+            losses, stopping = ddp.reduce_step(losses, stop.signal is not None, world, dev)
             if not all(math.isfinite(v) for v in losses.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in losses.items())
-                raise TrainingDiverged(
-                    f"training diverged at step {step} ({bad}); the last good checkpoint is kept. "
-                    "Try a lower --lr, a smaller batch, or check the data for outliers"
+                raise ddp.on_every_rank(
+                    TrainingDiverged(
+                        f"training diverged at step {step} ({bad}); the last good checkpoint is "
+                        "kept. Try a lower --lr, a smaller batch, or check the data for outliers"
+                    )
                 )
-            if step % log_every == 0 or step == steps:
+            if (step % log_every == 0 or step == steps) and world.is_main:
                 rate = (step - last_log) / max(1e-9, time.perf_counter() - t0)
                 t0, last_log = time.perf_counter(), step
-                log.write(
-                    json.dumps({"step": step, **losses, "steps_per_s": round(rate, 2)}) + "\n"
-                )
+                line = {
+                    "step": step,
+                    **losses,
+                    "steps_per_s": round(rate, 2),
+                    "samples_per_s": round(rate * per_bs * world.world_size, 1),
+                }
+                log.write(json.dumps(line) + "\n")
                 log.flush()
                 if on_step:
                     on_step(step, steps, losses)
             if step % sample_every == 0 or step == steps:
-                _write_grid(run_dir, step, family, models, hp, cfg, fixed_z_seed)
+                ddp.average_buffers(models, world)
+                if world.is_main:
+                    _write_grid(run_dir, step, family, models, hp, cfg, fixed_z_seed)
             if step % checkpoint_every == 0 or step == steps:
                 meta = checkpoint(step)
-            if stop.signal is not None:
+            if stopping:
                 meta = checkpoint(step)
-                raise TrainingInterrupted(
-                    f"stopped by signal {stop.signal} at step {step}; checkpoint saved, "
-                    "continue with --resume"
+                by = f"signal {stop.signal}" if stop.signal is not None else "a signal"
+                raise ddp.on_every_rank(
+                    TrainingInterrupted(
+                        f"stopped by {by} at step {step}; checkpoint saved, continue with --resume"
+                    )
                 )
     if meta is None:  # resumed a run that had already finished
-        meta = list_checkpoints(ckpt_dir)[0]
+        meta = ddp.from_main(lambda: list_checkpoints(ckpt_dir)[0], world)
+    ddp.barrier(world)  # every rank returns once rank 0's last checkpoint is on disk
     return meta
+
+
+def _check_new_run(run_dir: Path) -> None:
+    if (run_dir / "run.json").exists():
+        raise InputError(f"{run_dir} already holds a run; use --resume or another --out")
+
+
+def _newest_checkpoint(
+    folder: Path, family: str
+) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]] | None:
+    ckpts = list_checkpoints(folder)
+    if not ckpts:
+        return None
+    state, tensors = load_checkpoint(ckpts[0], family)
+    return ckpts[0], state, tensors
+
+
+def _restore_rng(
+    gen: torch.Generator,
+    state: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    world: ddp.World,
+    seed: int,
+    step: int,
+) -> list[str]:
+    """Restore this rank's batch/noise generator; returns notes when it cannot be exact."""
+    saved = int(state.get("world_size", 1))
+    key = "rng/torch" if world.rank == 0 else f"rng/torch/rank{world.rank}"
+    if saved == world.world_size and key in tensors:
+        gen.set_state(tensors[key])
+        return []
+    if world.rank == 0:
+        gen.set_state(tensors["rng/torch"])
+    else:
+        gen.manual_seed(ddp.rank_seed(seed + step, world.rank))
+    return [
+        f"the checkpoint was written by {saved} process(es) and resumes on "
+        f"{world.world_size}: the weights carry on, but batches and noise follow new random "
+        "streams, so the result differs from an uninterrupted run"
+    ]
+
+
+def _launch_record(
+    cfg: RunConfig,
+    world: ddp.World,
+    dev: torch.device,
+    per_bs: int,
+    sync_bn: bool,
+    given: set[str],
+    resume: bool,
+) -> dict[str, Any]:
+    """What this launch does, for the terminal and ``run.json``: processes, global and
+    per-process batch, and the learning rate with where it came from."""
+    hp = cfg.hparams
+    scaling = cfg.provenance.get("batch_scaling") or {}
+    if "lr" in given and not resume:
+        rule = "given"
+    elif "reference_lr" in scaling:
+        rule = (
+            f"family default {scaling['reference_lr']:g} x sqrt({scaling['batch_size']}"
+            f"/{scaling['reference_batch']}) (the default batch grew to split over the processes)"
+        )
+    elif resume:
+        rule = "from run.json"
+    else:
+        rule = "family default"
+    return {
+        "world_size": world.world_size,
+        "backend": world.backend or "none",
+        "device": str(dev),
+        "global_batch": per_bs * world.world_size,
+        "process_batch": per_bs,
+        "lr": hp.get("lr"),
+        "lr_rule": rule,
+        "sync_batchnorm": sync_bn,
+    }
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
