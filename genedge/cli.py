@@ -323,9 +323,25 @@ def export(
     triton_repo: Annotated[
         Path | None, typer.Option(help="Also write a Triton model repository entry here.")
     ] = None,
+    quality_check: Annotated[
+        bool,
+        typer.Option(
+            help="fp16/int8: refuse the artifact if its `genedge eval` headline figure is more "
+            "than 10% worse than the fp32 model's."
+        ),
+    ] = True,
+    quality_data: Annotated[
+        str | None,
+        typer.Option(help="Data for the quality check (default: the run's training data)."),
+    ] = None,
 ) -> None:
     """Export a run's sampler to ONNX; checks itself against PyTorch and refuses on mismatch."""
     from genedge.export.onnx_export import ParityError, export_run
+    from genedge.train.run import load_config
+
+    gate_data = None
+    if quality_check and precision != "fp32":
+        gate_data = quality_data or load_config(run_dir).data
 
     if trt:  # fail before the export's minutes of work, not after
         from genedge.runtime.backends.tensorrt_backend import tensorrt_status
@@ -342,11 +358,16 @@ def export(
             rtol=rtol,
             force=force,
             precision=precision,
+            quality_data=gate_data,
         )
     except ParityError as e:
         _print_report(e.report)
         raise
     _print_report(result.report)
+    if result.quality is not None:
+        out.print(result.quality.describe())
+        if not result.quality.passed:
+            err.print("[bold yellow]warning:[/] quality check FAILED; kept because of --force")
     if not result.report.passed:
         err.print("[bold yellow]warning:[/] parity FAILED; artifact kept because of --force")
     for f in result.files:

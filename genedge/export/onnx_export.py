@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from torch import nn
 from genedge.export.lint import LintError, lint_graph
 from genedge.export.parity import ParityReport, check_parity
 from genedge.export.precision import check_precision, convert_precision
+from genedge.export.quality_gate import QualityCheck, QualityError, check_quality
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import GenedgeError, OutputError
 from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest
@@ -51,6 +53,7 @@ class ExportResult:
     files: list[Path]
     manifest: Manifest
     report: ParityReport
+    quality: QualityCheck | None = None
 
 
 def _example(graph: GraphSpec, num_classes: int) -> tuple[torch.Tensor, ...]:
@@ -149,6 +152,8 @@ def export_run(
     rtol: float | None = None,
     force: bool = False,
     precision: str = "fp32",
+    quality_data: str | None = None,
+    quality_n: int = 1000,
 ) -> ExportResult:
     """Export a run's sampler (and companion graphs) to ``out`` and check parity.
 
@@ -163,12 +168,18 @@ def export_run(
         force: Keep the artifact even when parity fails (the manifest records the failure).
         precision: ``fp32``, ``fp16`` or ``int8``; every graph is converted after export and
             before the parity check (see :mod:`genedge.export.precision`).
+        quality_data: For fp16/int8, also evaluate the artifact against this data and refuse
+            it if its headline ``genedge eval`` figure is more than 10% worse than the fp32
+            model's (see :mod:`genedge.export.quality_gate`); ``None`` skips the check.
+        quality_n: Samples per set of that evaluation.
 
     Raises:
         ParityError: Outputs differ beyond tolerance (nothing is written unless ``force``).
         LintError: The graph breaks an export rule.
         OutputError: ``out`` is not a writable ``.onnx`` path.
         InputError: Unknown precision.
+        QualityError: The reduced-precision artifact samples worse than fp32 (nothing is
+            written unless ``force``).
     """
     check_precision(precision)
     out = Path(out)
@@ -226,7 +237,19 @@ def export_run(
                 f"{report.atol:g}); nothing written. Use --force to keep it anyway",
                 report,
             )
-        manifest = manifest.with_updates(parity=report.summary())
+        summary = report.summary()
+        quality = None
+        if quality_data is not None and precision != "fp32":
+            quality = check_quality(
+                run_dir, tmp_files["sampler"], quality_data, precision, n=quality_n
+            )
+            summary["quality"] = quality.summary()
+            if not quality.passed and not force:
+                raise QualityError(
+                    f"{quality.describe()}; nothing written. Use --force to keep it anyway",
+                    quality,
+                )
+        manifest = manifest.with_updates(parity=summary)
         final: list[Path] = []
         # Companions first, the sampler last: the sampler names them, so it must never
         # appear before they do.
@@ -235,11 +258,10 @@ def export_run(
             tmp_files[role].write_bytes(_stamp(protos[role], manifest))
             os.replace(tmp_files[role], target)
             final.append(target)
-        return ExportResult(out, final, manifest, report)
+        return ExportResult(out, final, manifest, report, quality)
     finally:
-        for p in tmpdir.glob("*"):
-            p.unlink(missing_ok=True)
-        tmpdir.rmdir()
+        # The quality check's runtime may have left an optimised-model cache in there too.
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def verify_artifact(

@@ -85,8 +85,9 @@ def load_dataset(spec: str, *, seed: int = 0, n: int | None = None) -> Dataset:
     """Load a built-in set or a user file or folder.
 
     Args:
-        spec: A name from :data:`BUILTINS`, or a path to a ``.npy`` / ``.npz`` / ``.csv`` file or
-            a folder of images (one subfolder per class for labelled images).
+        spec: A name from :data:`BUILTINS` (``mnist`` and ``digits`` also as ``NAME:train`` and
+            ``NAME:test``, a fixed 80/20 split), or a path to a ``.npy`` / ``.npz`` / ``.csv``
+            file or a folder of images (one subfolder per class for labelled images).
         seed: Seeds the generated sets and the random subset taken when ``n`` is given.
         n: For generated sets, how many samples to generate (default 10000); for every other
             source, the size of a seeded random subset (1..N, in random order).
@@ -102,6 +103,9 @@ def load_dataset(spec: str, *, seed: int = 0, n: int | None = None) -> Dataset:
     builtin = _BUILTIN_LOADERS.get(spec)
     if builtin is not None:
         return builtin(seed, n)
+    base, _, part = spec.partition(":")
+    if base in _SPLITTABLE and part in SPLITS:
+        return _held_out_split(_SPLITTABLE[base](0, None), part, seed, n)
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(_missing_message(spec))
@@ -112,6 +116,27 @@ def load_dataset(spec: str, *, seed: int = 0, n: int | None = None) -> Dataset:
 
 
 # --- built-in sets ---------------------------------------------------------------------------
+
+#: ``NAME:train`` / ``NAME:test`` of a built-in image set: a fixed 80/20 split, the same for every
+#: seed, so a model trained on ``:train`` can be scored on images it never saw.
+SPLITS = ("train", "test")
+_TEST_SHARE = 0.2
+_SPLIT_SEED = 20240601
+
+
+def _held_out_split(ds: Dataset, part: str, seed: int, n: int | None) -> Dataset:
+    order = np.random.default_rng(_SPLIT_SEED).permutation(len(ds))
+    cut = int(round(len(ds) * (1 - _TEST_SHARE)))
+    idx = np.sort(order[:cut] if part == "train" else order[cut:])
+    return _make_dataset(
+        f"{ds.name}:{part}",
+        ds.x[idx],
+        y=None if ds.y is None else ds.y[idx],
+        class_names=ds.class_names,
+        value_range=ds.value_range,
+        seed=seed,
+        n=n,
+    )
 
 
 def _load_mnist(seed: int, n: int | None) -> Dataset:
@@ -222,6 +247,7 @@ _BUILTIN_LOADERS: dict[str, Callable[[int, int | None], Dataset]] = {
     "grid25": _load_grid25,
     "sines": _load_sines,
 }
+_SPLITTABLE = {k: _BUILTIN_LOADERS[k] for k in ("mnist", "digits")}
 
 
 # --- user files ------------------------------------------------------------------------------

@@ -153,3 +153,57 @@ def test_cli_rejects_unknown_precision_in_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "precision must be one of" in lines[0], r.stderr
+
+
+def test_quality_gate_measures_and_records(tmp_path: Path) -> None:
+    from genedge.train.loop import train
+
+    # Long enough for a real share of high-quality samples (measured 18%): a junk model's
+    # share is near zero, where a relative comparison means nothing. (int8 measured 15% here,
+    # 20% worse, and is refused: the modes' 0.02 std is finer than its quantisation steps.)
+    run = tmp_path / "run"
+    train(run, "gan", "ring8", overrides={"steps": 2000}, device="cpu", threads=1)
+    out = tmp_path / "ring-fp16.onnx"
+    result = export_run(run, out, precision="fp16", quality_data="ring8", quality_n=500)
+    q = result.quality
+    assert q is not None and q.metric == "high_quality" and q.better == "higher"
+    assert q.fp32 > 0.1 and q.passed and abs(q.candidate - q.fp32) <= 0.1 * q.fp32
+    recorded = read_manifest(out).parity["quality"]
+    assert recorded["metric"] == "high_quality" and recorded["passed"] is True
+    assert recorded["precision"] == "fp16" and recorded["data"] == "ring8"
+
+
+def test_quality_gate_refuses_and_writes_nothing(
+    gan_points_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genedge.export import onnx_export
+    from genedge.export.quality_gate import QualityCheck, QualityError
+
+    junk = QualityCheck("fd", "lower", fp32=2.0, candidate=2.5, precision="fp16", data="x", n=9)
+    monkeypatch.setattr(onnx_export, "check_quality", lambda *a, **k: junk)
+    with pytest.raises(QualityError, match=r"fd 2\.5 \(fp16\) vs 2 \(fp32\), \+25\.0% worse"):
+        export_run(gan_points_run, tmp_path / "m.onnx", precision="fp16", quality_data="ring8")
+    assert list(tmp_path.iterdir()) == []
+    kept = export_run(
+        gan_points_run, tmp_path / "m.onnx", precision="fp16", quality_data="ring8", force=True
+    )
+    assert kept.quality is junk and read_manifest(kept.path).parity["quality"]["passed"] is False
+
+
+@pytest.mark.parametrize(
+    ("better", "fp32", "candidate", "change", "passed"),
+    [
+        ("lower", 10.0, 10.9, 0.09, True),
+        ("lower", 10.0, 11.5, 0.15, False),
+        ("lower", 10.0, 8.0, -0.2, True),  # better than fp32 passes
+        ("higher", 0.9, 0.85, 0.0556, True),
+        ("higher", 0.9, 0.7, 0.2222, False),
+    ],
+)
+def test_quality_check_direction(
+    better: str, fp32: float, candidate: float, change: float, passed: bool
+) -> None:
+    from genedge.export.quality_gate import QualityCheck
+
+    q = QualityCheck("m", better, fp32=fp32, candidate=candidate, precision="int8", data="d", n=1)
+    assert q.change == pytest.approx(change, abs=1e-3) and q.passed is passed

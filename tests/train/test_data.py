@@ -481,3 +481,22 @@ def test_folder_without_images(tmp_path: Path) -> None:
     (tmp_path / "readme.md").write_text("no pictures here")
     with pytest.raises(DataError, match=r"no images in folder .*\.png/\.jpg/\.jpeg/\.bmp"):
         load_dataset(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["mnist", "digits"])
+def test_held_out_split_is_disjoint_fixed_and_complete(name: str) -> None:
+    full = load_dataset(name)
+    train, test = load_dataset(f"{name}:train"), load_dataset(f"{name}:test")
+    assert (train.name, test.name) == (f"{name}:train", f"{name}:test")
+    assert len(train) + len(test) == len(full) and len(test) == round(0.2 * len(full))
+    flat = lambda d: {row.tobytes() for row in d.x.reshape(len(d), -1)}  # noqa: E731
+    assert flat(train) | flat(test) == flat(full)
+    assert not flat(train) & flat(test)
+    # the same split whatever the seed; value range and classes kept for evaluation
+    assert np.array_equal(load_dataset(f"{name}:test", seed=7).x, test.x)
+    assert test.value_range == full.value_range and test.num_classes == 10
+
+
+def test_unknown_split_is_a_clear_error() -> None:
+    with pytest.raises(DataError, match="mnist:val"):
+        load_dataset("mnist:val")

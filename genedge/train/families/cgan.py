@@ -133,6 +133,7 @@ class CGANFamily(GANFamily):
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
+            "lr_decay": 0.0,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:

@@ -198,6 +198,7 @@ class DCGANFamily(GANFamily):
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
+            "lr_decay": 0.0,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:

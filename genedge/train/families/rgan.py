@@ -37,9 +37,18 @@ class GRUGenerator(nn.Module):
     show up as jitter); large steps remain possible.
     """
 
-    def __init__(self, z_dim: int, hidden: int, layers: int, features: int) -> None:
+    def __init__(
+        self, z_dim: int, hidden: int, layers: int, features: int, static_latent: bool = False
+    ) -> None:
         super().__init__()
-        self.gru = nn.GRU(z_dim, hidden, num_layers=layers, batch_first=True)
+        # With ``static_latent`` the GRU reads [z_0, g * z_t] at every step: z_0 (the first
+        # step's noise) carries what is fixed for a whole sequence (frequency, phase, level)
+        # and the learned gain g (starting small) sets how much fresh noise each step adds.
+        # Smooth series need little per-step noise; noisy ones can grow g.
+        self.static_latent = static_latent
+        self.step_gain = nn.Parameter(torch.tensor(0.1)) if static_latent else None
+        width = 2 * z_dim if static_latent else z_dim
+        self.gru = nn.GRU(width, hidden, num_layers=layers, batch_first=True)
         self.start = nn.Linear(hidden, features)
         self.step = nn.Linear(hidden, features)
         with torch.no_grad():  # start from small increments: a near-constant path
@@ -52,6 +61,8 @@ class GRUGenerator(nn.Module):
         return torch.zeros(batch, self.layers, self.hidden, device=device)
 
     def forward(self, z: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        if self.step_gain is not None:
+            z = torch.cat([z[:, :1].expand_as(z), self.step_gain * z], dim=-1)
         h, _ = self.gru(z, h0.transpose(0, 1).contiguous())
         return torch.sigmoid(self.start(h[:, :1]) + torch.cumsum(self.step(h), dim=1))
 
@@ -97,13 +108,17 @@ class RGANFamily(Family):
             "d_lr": 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
+            "static_latent": True,
+            "lr_decay": 0.0,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
         features = int(info.sample_shape[-1])
         hidden, layers = int(hp["hidden"]), int(hp["layers"])
         return {
-            "G": GRUGenerator(int(hp["z_dim"]), hidden, layers, features),
+            "G": GRUGenerator(
+                int(hp["z_dim"]), hidden, layers, features, bool(hp.get("static_latent", False))
+            ),
             "D": GRUDiscriminator(features, hidden, layers),
         }
 

@@ -1,0 +1,235 @@
+"""Sample quality of each family's defaults, measured by ``genedge eval`` against its targets.
+
+Trains each row with the family's default settings (plus the row's data), evaluates the run
+with :func:`genedge.train.evaluate.evaluate`, checks the figures against the targets of the
+quality table, and writes ``benchmarks/results/quality.json``, ``quality.md`` and one sample
+grid per row under ``benchmarks/results/quality/``.
+
+    .venv/bin/python benchmarks/quality.py [--rows gan-ring8,gan-grid25] [--threads 2]
+        [--set steps=100] [--out DIR]
+
+Wall times depend on the machine and on whatever else runs on it; the results name the CPU,
+core count and thread setting. Training budgets are the issue's, on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genedge.train.evaluate import evaluate
+from genedge.train.loop import train
+
+RESULTS = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One pass/fail check: ``metric`` compared against a fixed bound or a multiple of its floor."""
+
+    metric: str
+    text: str
+    check: Callable[[float, float | None], bool]
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    family: str
+    data: str
+    budget_s: float
+    targets: tuple[Target, ...]
+    eval_n: int = 2000
+    published: str = ""
+    eval_data: str = ""  # default: the training data
+
+
+def _at_most(bound: float) -> Callable[[float, float | None], bool]:
+    return lambda v, f: v <= bound
+
+
+def _at_least(bound: float) -> Callable[[float, float | None], bool]:
+    return lambda v, f: v >= bound
+
+
+def _floor_times_at_most(k: float) -> Callable[[float, float | None], bool]:
+    return lambda v, f: f is not None and v <= k * f
+
+
+def _floor_times_at_least(k: float) -> Callable[[float, float | None], bool]:
+    return lambda v, f: f is not None and v >= k * f
+
+
+def _pred_within(share: float) -> Callable[[float, float | None], bool]:
+    return lambda v, f: f is not None and v <= (1 + share) * f
+
+
+ROWS: tuple[Row, ...] = (
+    Row("gan-ring8", "gan", "ring8", 120, (
+        Target("modes_captured", "8/8 modes", _at_least(8)),
+        Target("high_quality", ">= 90% high quality", _at_least(0.90)),
+        Target("mode_kl", "mode KL <= 0.05", _at_most(0.05)),
+    ), published="PacGAN4: 7.8 modes, 95.9% HQ, KL 0.07"),
+    Row("gan-grid25", "gan", "grid25", 240, (
+        Target("modes_captured", "25/25 modes", _at_least(25)),
+        Target("high_quality", ">= 90% high quality", _at_least(0.90)),
+        Target("mode_kl", "mode KL <= 0.05", _at_most(0.05)),
+    ), published="PacGAN4: 24.8 modes, 93.6% HQ, KL 0.04"),
+    Row("dcgan-mnist", "dcgan", "mnist", 600, (
+        Target("fd", "FD <= 3x floor", _floor_times_at_most(3.0)),
+        Target("precision", "precision >= 0.9x floor", _floor_times_at_least(0.9)),
+        Target("recall", "recall >= 0.9x floor", _floor_times_at_least(0.9)),
+        Target("classes_covered", "10/10 classes", _at_least(10)),
+    ), published="untuned plain DCGAN: ~10x floor in 5 CPU min"),
+    Row("cgan-mnist", "cgan", "mnist", 600, (
+        Target("label_accuracy", "label accuracy >= 98%", _at_least(0.98)),
+        Target("cas", "CAS >= 0.95x real", _floor_times_at_least(0.95)),
+        Target("fd", "FD <= 2.5x floor", _floor_times_at_most(2.5)),
+    ), published="untuned: ~98% label acc, ~86% of real CAS in 5 CPU min"),
+    # Trained on 4000 images, scored on the 1000 held out (500 of them, the eval's half B).
+    Row("vae-mnist", "vae", "mnist:train", 600, (
+        Target("iwae_nll", "held-out IWAE NLL <= 100 nats", _at_most(100.0)),
+    ), published="VAE ~86.8 nats (IWAE paper, k=1, full 60k MNIST)", eval_data="mnist:test"),
+    Row("rgan-sines", "rgan", "sines", 300, (
+        Target("discriminative", "discriminative <= 0.05", _at_most(0.05)),
+        Target("predictive", "predictive within 10% of real", _pred_within(0.10)),
+    ), published="TimeGAN: 0.011 / 0.093"),
+)
+
+
+def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed: int) -> dict:
+    """Train, evaluate and check one row; the run folder lives under ``work``."""
+    run_dir = work / row.name
+    t0 = time.perf_counter()
+    train(run_dir, row.family, row.data, seed=seed, device="cpu", threads=threads,
+          overrides=overrides, sample_every=10**9, log_every=200)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = evaluate(run_dir, row.eval_data or row.data, n=row.eval_n, seed=seed, threads=threads)
+    eval_s = time.perf_counter() - t0
+    checks = []
+    for t in row.targets:
+        m = report.metric(t.metric)
+        checks.append({"metric": t.metric, "target": t.text, "value": m.value, "floor": m.floor,
+                       "passed": bool(t.check(m.value, m.floor))})
+    hp = json.loads((run_dir / "run.json").read_text()).get("hparams", {})
+    return {
+        "row": row.name, "family": row.family, "data": row.data,
+        "eval_data": row.eval_data or row.data, "seed": seed,
+        "budget_s": row.budget_s, "train_s": round(train_s, 1), "eval_s": round(eval_s, 1),
+        "within_budget": train_s <= row.budget_s, "hparams": hp, "published": row.published,
+        "checks": checks, "passed": all(c["passed"] for c in checks),
+        "report": report.to_dict(), "_run_dir": str(run_dir),
+    }
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def markdown(results: list[dict], machine: dict) -> str:
+    lines = [
+        "# Sample quality of each family's defaults\n",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch threads {machine['threads']}. "
+        "Each row trains with the family's defaults and is measured by `genedge eval` "
+        "(2000 samples per set unless the data has fewer); the floor is the same metric between "
+        "two disjoint halves of the real data (for the VAE, an independent-pixel baseline). "
+        "Command: `.venv/bin/python benchmarks/quality.py`.\n",
+        "| row | metric | value | floor | target | pass | train s (budget) |",
+        "|---|---|---:|---:|---|---|---:|",
+    ]
+    for r in results:
+        for i, c in enumerate(r["checks"]):
+            time_cell = f"{r['train_s']:.0f} ({r['budget_s']:.0f})" if i == 0 else ""
+            lines.append(
+                f"| {r['row'] if i == 0 else ''} | {c['metric']} | {_fmt(c['value'])} "
+                f"| {_fmt(c['floor'])} | {c['target']} | {'yes' if c['passed'] else '**no**'} "
+                f"| {time_cell} |"
+            )
+    lines.append("\nAll metrics of each row (value / floor):\n")
+    for r in results:
+        cells = ", ".join(
+            f"{m['key']} {_fmt(m['value'])} / {_fmt(m['floor'])}" for m in r["report"]["metrics"]
+        )
+        lines.append(f"- **{r['row']}** ({r['published']}): {cells}; grid `quality/{r['row']}.png`")
+    return "\n".join(lines) + "\n"
+
+
+def _machine(threads: int) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": threads}
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", default=",".join(r.name for r in ROWS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], help="override, e.g. steps=100")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    p.add_argument("--keep", type=Path, default=None, help="keep run folders here")
+    args = p.parse_args()
+    wanted = args.rows.split(",")
+    unknown = set(wanted) - {r.name for r in ROWS}
+    if unknown:
+        p.error(f"unknown rows {sorted(unknown)}")
+    overrides = _parse_set(args.set)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="genedge-quality-"))
+    grids = args.out / "quality"
+    grids.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "quality.json"
+    previous = json.loads(json_path.read_text())["rows"] if json_path.exists() else []
+    results = {r["row"]: r for r in previous}
+    for row in ROWS:
+        if row.name not in wanted:
+            continue
+        print(f"== {row.name}: training {row.family} on {row.data} ...", flush=True)
+        r = run_row(row, work, args.threads, overrides, args.seed)
+        shutil.copyfile(Path(r.pop("_run_dir")) / "samples" / "latest.png",
+                        grids / f"{row.name}.png")
+        results[row.name] = r
+        for c in r["checks"]:
+            print(f"   {c['metric']:<16} {_fmt(c['value']):>8}  floor {_fmt(c['floor']):>8}  "
+                  f"{c['target']:<32} {'PASS' if c['passed'] else 'FAIL'}")
+        print(f"   train {r['train_s']:.0f} s (budget {row.budget_s:.0f} s), "
+              f"eval {r['eval_s']:.0f} s")
+    ordered = [results[r.name] for r in ROWS if r.name in results]
+    machine = _machine(args.threads)
+    json_path.write_text(json.dumps({"machine": machine, "rows": ordered}, indent=2) + "\n")
+    (args.out / "quality.md").write_text(markdown(ordered, machine))
+    print(f"wrote {json_path} and {args.out / 'quality.md'}")
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
