@@ -74,35 +74,76 @@ def _pred_within(share: float) -> Callable[[float, float | None], bool]:
 
 
 ROWS: tuple[Row, ...] = (
-    Row("gan-ring8", "gan", "ring8", 120, (
-        Target("modes_captured", "8/8 modes", _at_least(8)),
-        Target("high_quality", ">= 90% high quality", _at_least(0.90)),
-        Target("mode_kl", "mode KL <= 0.05", _at_most(0.05)),
-    ), published="PacGAN4: 7.8 modes, 95.9% HQ, KL 0.07"),
-    Row("gan-grid25", "gan", "grid25", 240, (
-        Target("modes_captured", "25/25 modes", _at_least(25)),
-        Target("high_quality", ">= 90% high quality", _at_least(0.90)),
-        Target("mode_kl", "mode KL <= 0.05", _at_most(0.05)),
-    ), published="PacGAN4: 24.8 modes, 93.6% HQ, KL 0.04"),
-    Row("dcgan-mnist", "dcgan", "mnist", 600, (
-        Target("fd", "FD <= 3x floor", _floor_times_at_most(3.0)),
-        Target("precision", "precision >= 0.9x floor", _floor_times_at_least(0.9)),
-        Target("recall", "recall >= 0.9x floor", _floor_times_at_least(0.9)),
-        Target("classes_covered", "10/10 classes", _at_least(10)),
-    ), published="untuned plain DCGAN: ~10x floor in 5 CPU min"),
-    Row("cgan-mnist", "cgan", "mnist", 600, (
-        Target("label_accuracy", "label accuracy >= 98%", _at_least(0.98)),
-        Target("cas", "CAS >= 0.95x real", _floor_times_at_least(0.95)),
-        Target("fd", "FD <= 2.5x floor", _floor_times_at_most(2.5)),
-    ), published="untuned: ~98% label acc, ~86% of real CAS in 5 CPU min"),
+    Row(
+        "gan-ring8",
+        "gan",
+        "ring8",
+        120,
+        (
+            Target("modes_captured", "8/8 modes", _at_least(8)),
+            Target("high_quality", ">= 90% high quality", _at_least(0.90)),
+            Target("mode_kl", "mode KL <= 0.05", _at_most(0.05)),
+        ),
+        published="PacGAN4: 7.8 modes, 95.9% HQ, KL 0.07",
+    ),
+    Row(
+        "gan-grid25",
+        "gan",
+        "grid25",
+        240,
+        (
+            Target("modes_captured", "25/25 modes", _at_least(25)),
+            Target("high_quality", ">= 90% high quality", _at_least(0.90)),
+            Target("mode_kl", "mode KL <= 0.05", _at_most(0.05)),
+        ),
+        published="PacGAN4: 24.8 modes, 93.6% HQ, KL 0.04",
+    ),
+    Row(
+        "dcgan-mnist",
+        "dcgan",
+        "mnist",
+        600,
+        (
+            Target("fd", "FD <= 3x floor", _floor_times_at_most(3.0)),
+            Target("precision", "precision >= 0.9x floor", _floor_times_at_least(0.9)),
+            Target("recall", "recall >= 0.9x floor", _floor_times_at_least(0.9)),
+            Target("classes_covered", "10/10 classes", _at_least(10)),
+        ),
+        published="untuned plain DCGAN: ~10x floor in 5 CPU min",
+    ),
+    Row(
+        "cgan-mnist",
+        "cgan",
+        "mnist",
+        600,
+        (
+            Target("label_accuracy", "label accuracy >= 98%", _at_least(0.98)),
+            Target("cas", "CAS >= 0.95x real", _floor_times_at_least(0.95)),
+            Target("fd", "FD <= 2.5x floor", _floor_times_at_most(2.5)),
+        ),
+        published="untuned: ~98% label acc, ~86% of real CAS in 5 CPU min",
+    ),
     # Trained on 4000 images, scored on the 1000 held out (500 of them, the eval's half B).
-    Row("vae-mnist", "vae", "mnist:train", 600, (
-        Target("iwae_nll", "held-out IWAE NLL <= 100 nats", _at_most(100.0)),
-    ), published="VAE ~86.8 nats (IWAE paper, k=1, full 60k MNIST)", eval_data="mnist:test"),
-    Row("rgan-sines", "rgan", "sines", 300, (
-        Target("discriminative", "discriminative <= 0.05", _at_most(0.05)),
-        Target("predictive", "predictive within 10% of real", _pred_within(0.10)),
-    ), published="TimeGAN: 0.011 / 0.093"),
+    Row(
+        "vae-mnist",
+        "vae",
+        "mnist:train",
+        600,
+        (Target("iwae_nll", "held-out IWAE NLL <= 100 nats", _at_most(100.0)),),
+        published="VAE ~86.8 nats (IWAE paper, k=1, full 60k MNIST)",
+        eval_data="mnist:test",
+    ),
+    Row(
+        "rgan-sines",
+        "rgan",
+        "sines",
+        300,
+        (
+            Target("discriminative", "discriminative <= 0.05", _at_most(0.05)),
+            Target("predictive", "predictive within 10% of real", _pred_within(0.10)),
+        ),
+        published="TimeGAN: 0.011 / 0.093",
+    ),
 )
 
 
@@ -110,8 +151,17 @@ def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed:
     """Train, evaluate and check one row; the run folder lives under ``work``."""
     run_dir = work / row.name
     t0 = time.perf_counter()
-    train(run_dir, row.family, row.data, seed=seed, device="cpu", threads=threads,
-          overrides=overrides, sample_every=10**9, log_every=200)
+    train(
+        run_dir,
+        row.family,
+        row.data,
+        seed=seed,
+        device="cpu",
+        threads=threads,
+        overrides=overrides,
+        sample_every=10**9,
+        log_every=200,
+    )
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     report = evaluate(run_dir, row.eval_data or row.data, n=row.eval_n, seed=seed, threads=threads)
@@ -119,16 +169,32 @@ def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed:
     checks = []
     for t in row.targets:
         m = report.metric(t.metric)
-        checks.append({"metric": t.metric, "target": t.text, "value": m.value, "floor": m.floor,
-                       "passed": bool(t.check(m.value, m.floor))})
+        checks.append(
+            {
+                "metric": t.metric,
+                "target": t.text,
+                "value": m.value,
+                "floor": m.floor,
+                "passed": bool(t.check(m.value, m.floor)),
+            }
+        )
     hp = json.loads((run_dir / "run.json").read_text()).get("hparams", {})
     return {
-        "row": row.name, "family": row.family, "data": row.data,
-        "eval_data": row.eval_data or row.data, "seed": seed,
-        "budget_s": row.budget_s, "train_s": round(train_s, 1), "eval_s": round(eval_s, 1),
-        "within_budget": train_s <= row.budget_s, "hparams": hp, "published": row.published,
-        "checks": checks, "passed": all(c["passed"] for c in checks),
-        "report": report.to_dict(), "_run_dir": str(run_dir),
+        "row": row.name,
+        "family": row.family,
+        "data": row.data,
+        "eval_data": row.eval_data or row.data,
+        "seed": seed,
+        "budget_s": row.budget_s,
+        "train_s": round(train_s, 1),
+        "eval_s": round(eval_s, 1),
+        "within_budget": train_s <= row.budget_s,
+        "hparams": hp,
+        "published": row.published,
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+        "report": report.to_dict(),
+        "_run_dir": str(run_dir),
     }
 
 
@@ -214,14 +280,18 @@ def main() -> None:
             continue
         print(f"== {row.name}: training {row.family} on {row.data} ...", flush=True)
         r = run_row(row, work, args.threads, overrides, args.seed)
-        shutil.copyfile(Path(r.pop("_run_dir")) / "samples" / "latest.png",
-                        grids / f"{row.name}.png")
+        shutil.copyfile(
+            Path(r.pop("_run_dir")) / "samples" / "latest.png", grids / f"{row.name}.png"
+        )
         results[row.name] = r
         for c in r["checks"]:
-            print(f"   {c['metric']:<16} {_fmt(c['value']):>8}  floor {_fmt(c['floor']):>8}  "
-                  f"{c['target']:<32} {'PASS' if c['passed'] else 'FAIL'}")
-        print(f"   train {r['train_s']:.0f} s (budget {row.budget_s:.0f} s), "
-              f"eval {r['eval_s']:.0f} s")
+            print(
+                f"   {c['metric']:<16} {_fmt(c['value']):>8}  floor {_fmt(c['floor']):>8}  "
+                f"{c['target']:<32} {'PASS' if c['passed'] else 'FAIL'}"
+            )
+        print(
+            f"   train {r['train_s']:.0f} s (budget {row.budget_s:.0f} s), eval {r['eval_s']:.0f} s"
+        )
     ordered = [results[r.name] for r in ROWS if r.name in results]
     machine = _machine(args.threads)
     json_path.write_text(json.dumps({"machine": machine, "rows": ordered}, indent=2) + "\n")

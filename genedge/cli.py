@@ -262,7 +262,8 @@ def train(
 def _print_report(report: Any) -> None:
     table = Table(
         title=f"parity: {report.candidate} vs {report.reference} "
-        f"(atol {report.atol:g}, rtol {report.rtol:g})"
+        f"(atol {report.atol:g}, rtol {report.rtol:g}"
+        + (f", {100 * report.within_share:g}% of elements)" if report.within_share < 1 else ")")
     )
     for col in (
         "graph",
@@ -337,8 +338,10 @@ def export(
 ) -> None:
     """Export a run's sampler to ONNX; checks itself against PyTorch and refuses on mismatch."""
     from genedge.export.onnx_export import ParityError, export_run
+    from genedge.export.precision import check_precision
     from genedge.train.run import load_config
 
+    check_precision(precision)  # before the run folder: a typo is the first thing to report
     gate_data = None
     if quality_check and precision != "fp32":
         gate_data = quality_data or load_config(run_dir).data

@@ -23,6 +23,12 @@ from genedge.runtime.manifest import GraphSpec, Manifest, TensorSpec
 #   <= 0.046 everywhere. The worst atol needed with rtol 0.1 was 0.17 (0.155 at the parity
 #   check's own 38 samples): 0.25 keeps 1.5x over it.
 DEFAULT_TOLERANCES = {"fp32": (1e-5, 1e-5), "fp16": (2e-2, 2e-2), "int8": (2.5e-1, 1e-1)}
+# The share of elements that must lie within tolerance. int8 error is heavy-tailed: with DCGAN's
+# upsampling in int8 (genedge.export.subpixel) a trained MNIST generator measured p99 0.107 but
+# max 0.40 at one pixel in 29008, while its Fréchet distance moved +0.5%. So int8 parity bounds
+# 99% of the elements, like Polygraphy's --check-error-stat on a percentile, and the export's
+# quality gate (genedge.export.quality_gate) judges what the tail does to the samples.
+DEFAULT_WITHIN_SHARE = {"fp32": 1.0, "fp16": 1.0, "int8": 0.99}
 _EPS = 1e-12
 
 
@@ -70,6 +76,7 @@ class ParityReport:
     atol: float
     rtol: float
     cases: list[CaseResult] = field(default_factory=list)
+    within_share: float = 1.0
 
     @property
     def passed(self) -> bool:
@@ -88,6 +95,7 @@ class ParityReport:
             "candidate": self.candidate,
             "atol": self.atol,
             "rtol": self.rtol,
+            "within_share": self.within_share,
             "passed": self.passed,
             "max_abs": self.max_abs,
             "cases": [asdict(c) for c in self.cases],
@@ -101,6 +109,7 @@ class ParityReport:
             "candidate": self.candidate,
             "atol": self.atol,
             "rtol": self.rtol,
+            "within_share": self.within_share,
             "max_abs": self.max_abs,
             "max_rel": max((o.max_rel for c in self.cases for o in c.outputs), default=0.0),
             "cases": [
@@ -111,12 +120,17 @@ class ParityReport:
 
 
 def compare_outputs(
-    ref: dict[str, np.ndarray], out: dict[str, np.ndarray], atol: float, rtol: float
+    ref: dict[str, np.ndarray],
+    out: dict[str, np.ndarray],
+    atol: float,
+    rtol: float,
+    within_share: float = 1.0,
 ) -> tuple[OutputComparison, ...]:
     """Compare each output of ``ref`` with the same-named output of ``out``.
 
     An output passes when shapes match, the candidate has no NaN/Inf where the reference is
-    finite, and ``|out - ref| <= atol + rtol * |ref|`` everywhere (``numpy.allclose``'s rule).
+    finite, and ``|out - ref| <= atol + rtol * |ref|`` (``numpy.allclose``'s rule) holds for
+    every element, or for at least ``within_share`` of them.
     """
     results = []
     for name, r in ref.items():
@@ -148,7 +162,8 @@ def compare_outputs(
             )
         else:
             stats = (0.0,) * 6
-        within = bool(np.all(diff <= atol + rtol * np.abs(r[ok_mask])))
+        ok = diff <= atol + rtol * np.abs(r[ok_mask])
+        within = bool(ok.all()) if within_share >= 1.0 else bool(ok.mean() >= within_share)
         # Non-finite values must agree exactly (same positions, same values).
         nonfinite_agree = bool(np.array_equal(ref_bad, out_bad)) and bool(
             np.all((o[ref_bad] == r[ref_bad]) | (np.isnan(o[ref_bad]) & np.isnan(r[ref_bad])))
@@ -217,7 +232,8 @@ def check_parity(
     rtol = d_rtol if rtol is None else rtol
     any_ref = next(iter(reference.values()))
     any_cand = next(iter(candidate.values()))
-    report = ParityReport(any_ref.name, any_cand.name, atol, rtol)
+    share = DEFAULT_WITHIN_SHARE[manifest.precision]
+    report = ParityReport(any_ref.name, any_cand.name, atol, rtol, within_share=share)
     rng = np.random.Generator(np.random.PCG64(seed))
     for role, graph in manifest.graphs.items():
         if role not in reference or role not in candidate:
@@ -230,7 +246,7 @@ def check_parity(
                 ref = dict(zip(names, reference[role].run(feed), strict=True))
                 out = dict(zip(names, candidate[role].run(feed), strict=True))
                 report.cases.append(
-                    CaseResult(role, batch, length, compare_outputs(ref, out, atol, rtol))
+                    CaseResult(role, batch, length, compare_outputs(ref, out, atol, rtol, share))
                 )
     return report
 

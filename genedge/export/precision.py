@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 
 from genedge.export.parity import parity_feed
+from genedge.export.subpixel import rewrite_conv_transpose
 from genedge.runtime.errors import GenedgeError, InputError
 from genedge.runtime.manifest import PRECISIONS, Manifest
 
@@ -136,6 +137,8 @@ def to_int8(
             f"{', '.join(recurrent)}, which does nearly all the work, so int8 would only be "
             "less accurate, not faster; export fp32 or fp16"
         )
+    # onnxruntime has no int8 ConvTranspose: turn DCGAN's into Convs it can run in int8.
+    model, _ = rewrite_conv_transpose(model)
     with tempfile.TemporaryDirectory(prefix="genedge-int8-") as tmp:
         fp32, pre, out = (Path(tmp) / f"{n}.onnx" for n in ("fp32", "pre", "int8"))
         onnx.save(model, fp32)

@@ -63,3 +63,18 @@ def test_report_truthiness_and_json() -> None:
         "passed": False,
     }
     assert not ParityReport("torch", "cpu", 0, 0)  # no cases is not a pass
+
+
+def test_within_share_bounds_the_tail_not_the_max() -> None:
+    from genedge.export.parity import DEFAULT_WITHIN_SHARE
+
+    ref = np.zeros((4, 250), np.float32)
+    few, many = ref.copy(), ref.copy()
+    few.flat[:5] = 1.0  # 0.5% of elements far off
+    many.flat[:20] = 1.0  # 2%
+    (strict,) = compare_outputs({"x": ref}, {"x": few}, 0.1, 0.0)
+    (tail,) = compare_outputs({"x": ref}, {"x": few}, 0.1, 0.0, within_share=0.99)
+    (wide,) = compare_outputs({"x": ref}, {"x": many}, 0.1, 0.0, within_share=0.99)
+    assert not strict.passed and tail.passed and not wide.passed
+    assert tail.max_abs == 1.0  # the report still shows the worst element
+    assert DEFAULT_WITHIN_SHARE == {"fp32": 1.0, "fp16": 1.0, "int8": 0.99}

@@ -122,8 +122,8 @@ def test_export_checks_two_batch_sizes_and_two_lengths(exported: ExportResult) -
     assert m.output_kind == "sequence" and m.default_length == LENGTH
     assert m.sample_shape == ("length", FEATURES)
     assert [(t.name, t.role, t.shape) for t in m.sampler.inputs] == [
-        ("z", "latent", ("batch", "length", 4)),
-        ("h0", "state", ("batch", 1, 32)),
+        ("z", "latent", ("batch", "length", 16)),
+        ("h0", "state", ("batch", 1, 64)),
     ]
 
 

@@ -117,6 +117,8 @@ class CGANFamily(GANFamily):
                 "beta1": 0.5,
                 "beta2": 0.999,
                 "ema": 0.999,
+                "lr_decay": 0.0,
+                "mode_seeking": 0.0,
             }
         return {
             "arch": "conv",
@@ -134,6 +136,7 @@ class CGANFamily(GANFamily):
             "beta2": 0.999,
             "ema": 0.999,
             "lr_decay": 0.0,
+            "mode_seeking": 1.0,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
@@ -181,8 +184,26 @@ class CGANFamily(GANFamily):
         if y is None:
             raise DataError("cgan needs labelled data, but this batch has no labels")
         z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
-        fake = models["G"](z, y)
-        return adversarial_step(models, opts, hp, x, fake, lambda t: models["D"](t, y))
+        weight = float(hp.get("mode_seeking", 0.0))
+        half = x.shape[0] // 2
+        if weight <= 0 or half == 0:
+            fake = models["G"](z, y)
+            return adversarial_step(models, opts, hp, x, fake, lambda t: models["D"](t, y))
+        # Mode seeking (Mao et al. 2019): fakes come in pairs with one label and two latents,
+        # and G is penalised when their images are closer than their latents. Without it the
+        # conditional G learns to ignore z and draws one image per class.
+        y_fake = torch.cat([y[:half], y[:half], y[2 * half :]])
+        fake = models["G"](z, y_fake)
+
+        def discriminate(t: torch.Tensor) -> torch.Tensor:
+            return models["D"](t, y if t is x else y_fake)
+
+        def seek_modes(f: torch.Tensor) -> torch.Tensor:
+            dx = (f[:half] - f[half : 2 * half]).abs().flatten(1).mean(1)
+            dz = (z[:half] - z[half : 2 * half]).abs().mean(1)
+            return weight / ((dx / dz).mean() + 1e-5)
+
+        return adversarial_step(models, opts, hp, x, fake, discriminate, seek_modes)
 
     def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
         """The sampler graph: latent ``z`` and label ``y`` in, ``x`` out."""

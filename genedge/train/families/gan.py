@@ -126,10 +126,12 @@ def adversarial_step(
     real: torch.Tensor,
     fake: torch.Tensor,
     discriminate: Callable[[torch.Tensor], torch.Tensor],
+    g_regulariser: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One D update (real -> 1, detached fake -> 0), one non-saturating G update, then the EMA.
 
-    ``discriminate`` maps a batch to D's logits (it closes over labels, packing, ...).
+    ``discriminate`` maps a batch to D's logits (it closes over labels, packing, ...);
+    ``g_regulariser(fake)``, if given, is added to G's loss.
     """
     D = models["D"]
     if float(hp.get("lr_decay", 0.0)) > 0:
@@ -143,12 +145,16 @@ def adversarial_step(
     # D's weight gradients are not needed for G's step: skip computing them.
     D.requires_grad_(False)
     g_loss = generator_loss(discriminate(fake))
+    extra = g_regulariser(fake) if g_regulariser is not None else None
     opts["G"].zero_grad(set_to_none=True)
-    g_loss.backward()
+    (g_loss if extra is None else g_loss + extra).backward()
     D.requires_grad_(True)
     opts["G"].step()
     update_ema(models, hp, optimizer_steps(opts["G"]))
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    losses = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    if extra is not None:
+        losses["g_reg"] = extra.item()
+    return losses
 
 
 def packed(x: torch.Tensor, pack: int) -> torch.Tensor:

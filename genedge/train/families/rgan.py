@@ -99,17 +99,17 @@ class RGANFamily(Family):
 
     def defaults(self, info: DataInfo) -> dict[str, Any]:
         return {
-            "z_dim": 4,
-            "hidden": 32,
+            "z_dim": 16,
+            "hidden": 64,
             "layers": 1,
             "batch_size": 64,
-            "steps": 3000,
+            "steps": 6000,
             "lr": 1e-3,
             "d_lr": 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
             "static_latent": True,
-            "lr_decay": 0.0,
+            "lr_decay": 0.5,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
