@@ -10,7 +10,10 @@ steps as N = 1 with half the batch on each process:
 - throughput: training samples/s from ``metrics.jsonl`` (median of the logging intervals,
   leaving out the first, warm-up, and the last, which writes the checkpoint) for those runs,
   for one process with two threads (the whole machine in one process), and for the MLP GAN on
-  MNIST, whose steps are too small for DDP to pay off.
+  MNIST, whose steps are too small for DDP to pay off; with the CPU time each run used per
+  training sample, which depends little on how busy the machine is.
+
+Each invocation adds a line to the history kept in the results (figures move with the load).
 
 Writes ``benchmarks/results/scaling.json`` and ``benchmarks/results/scaling.md``.
 
@@ -27,6 +30,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,16 +43,23 @@ RESULTS = Path(__file__).parent / "results"
 QUALITY_KEYS = ("fd", "precision", "recall", "density", "coverage", "class_kl")
 
 
-def _cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def _cpu_s() -> float:
+    """CPU seconds used by finished child processes (and the workers they waited for)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _cli(*args: str) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run ``genedge ARGS``; returns the result, its wall time and its CPU time (s)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "NO_COLOR": "1"}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     r = subprocess.run(
         [sys.executable, "-m", "genedge", *args], capture_output=True, text=True, env=env
     )
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     if r.returncode:
         raise SystemExit(f"genedge {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
-    return r, wall
+    return r, wall, cpu
 
 
 def train_run(
@@ -57,7 +68,7 @@ def train_run(
     """Train one run through the CLI; its throughput and what it printed."""
     out = folder / f"{family}-{data}-n{nproc}-t{threads}-s{seed}"
     load0 = os.getloadavg()[0]
-    r, wall = _cli(
+    r, wall, cpu = _cli(
         "train", family, "--data", data, "--out", str(out), "--steps", str(steps),
         "--seed", str(seed), "--nproc", str(nproc), "--threads", str(threads),
         "--device", "cpu", "--checkpoint-every", str(steps), "--sample-every", str(steps),
@@ -83,6 +94,10 @@ def train_run(
         "samples_per_s_intervals": rates,
         "train_s": float(trained.group(1)) if trained else None,
         "wall_s": round(wall, 2),
+        # CPU time barely depends on how busy the machine is: what the work costs, whoever
+        # else runs (start-up of every process included).
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_sample": round(1000 * cpu / (steps * batch), 3),
         "load_before": round(load0, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "final_losses": {k: v for k, v in lines[-1].items() if k.endswith("loss")},
@@ -127,10 +142,12 @@ def markdown(res: dict[str, Any]) -> str:
         "## Throughput (training samples/s)\n",
         "Median over logging intervals of 50 steps (first and last left out); `train s` is the "
         "whole training (set-up, checkpoint and grid included), `wall s` the command "
-        "(process start-up and rendezvous included).\n",
+        "(process start-up and rendezvous included), `CPU ms/sample` the CPU time of all its "
+        "processes per training sample (start-up included), which depends little on the "
+        "machine's load.\n",
         "| family | data | N | threads/process | global batch | per process | samples/s "
-        "| vs N=1 (1 thread) | train s | wall s | load before/after |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| vs N=1 (1 thread) | CPU ms/sample | train s | wall s | load before/after |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     base: dict[tuple[str, int], float] = {}
     for r in res["throughput"]:
@@ -142,7 +159,7 @@ def markdown(res: dict[str, Any]) -> str:
         lines.append(
             f"| {r['family']} | {r['data']} | {r['nproc']} | {r['threads_per_process']} "
             f"| {r['global_batch']} | {r['process_batch']} | {r['samples_per_s']:,.0f} "
-            f"| {ratio} | {r['train_s']} | {r['wall_s']} "
+            f"| {ratio} | {r.get('cpu_ms_per_sample', '-')} | {r['train_s']} | {r['wall_s']} "
             f"| {r['load_before']} / {r['load_after']} |"
         )
     q = res["quality"]
@@ -243,10 +260,73 @@ def main() -> None:
         "total_s": round(time.perf_counter() - t_start, 1),
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scaling.json").write_text(json.dumps(res, indent=1) + "\n")
-    (RESULTS / "scaling.md").write_text(markdown(res))
-    print(markdown(res))
+    history = [*previous_summaries(RESULTS / "scaling.json"), summary(res)]
+    (RESULTS / "scaling.json").write_text(
+        json.dumps({"latest": res, "history": history}, indent=1) + "\n"
+    )
+    (RESULTS / "scaling.md").write_text(markdown(res) + history_markdown(history))
+    print(markdown(res) + history_markdown(history))
     print(f"total {res['total_s']} s; runs in {folder}")
+
+
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    """One line per benchmark invocation: the figures that move with the machine's load."""
+
+    def rate(family: str, n: int, threads: int = 1, key: str = "samples_per_s") -> float | None:
+        rs = [
+            r[key]
+            for r in res["throughput"]
+            if (r["family"], r["nproc"], r["threads_per_process"]) == (family, n, threads)
+            and key in r
+        ]
+        return statistics.mean(rs) if rs else None
+
+    loads = [x for r in res["throughput"] for x in (r["load_before"], r["load_after"])]
+    q = res["quality"]
+    return {
+        "date": res["date"],
+        "load": [min(loads), max(loads)],
+        "dcgan_samples_per_s": {"1": rate("dcgan", 1), "2": rate("dcgan", 2)},
+        "dcgan_1_process_2_threads": rate("dcgan", 1, 2),
+        "gan_samples_per_s": {"1": rate("gan", 1), "2": rate("gan", 2)},
+        "fd_mean": {n: q["mean"][n]["fd"] for n in q["mean"]},
+        "dcgan_cpu_ms_per_sample": {
+            "1": rate("dcgan", 1, key="cpu_ms_per_sample"),
+            "2": rate("dcgan", 2, key="cpu_ms_per_sample"),
+        },
+    }
+
+
+def previous_summaries(path: Path) -> list[dict[str, Any]]:
+    """The history kept in an earlier results file (one written before the history existed
+    counts as one entry)."""
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    return old["history"] if "history" in old else [summary(old)]
+
+
+def history_markdown(history: list[dict[str, Any]]) -> str:
+    lines = [
+        "\n## Every recorded run of this benchmark\n",
+        "Mean samples/s over the runs of each kind; the machine's load average is the range "
+        "seen around the runs.\n",
+        "| date | load | DCGAN N=1 | DCGAN N=2 | N=2 / N=1 | DCGAN CPU ms/sample N=1, N=2 "
+        "| DCGAN N=1, 2 threads | GAN N=1 | GAN N=2 | N=2 / N=1 | FD N=1 | FD N=2 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for h in history:
+        d, g = h["dcgan_samples_per_s"], h["gan_samples_per_s"]
+        c = h.get("dcgan_cpu_ms_per_sample") or {}
+        cpu = f"{c['1']:.2f}, {c['2']:.2f}" if c.get("1") and c.get("2") else "-"
+        lines.append(
+            f"| {h['date']} | {h['load'][0]:.1f}-{h['load'][1]:.1f} | {d['1']:,.0f} "
+            f"| {d['2']:,.0f} | {d['2'] / d['1']:.2f}x | {cpu} "
+            f"| {h['dcgan_1_process_2_threads']:,.0f} "
+            f"| {g['1']:,.0f} | {g['2']:,.0f} | {g['2'] / g['1']:.2f}x "
+            f"| {h['fd_mean']['1']:.1f} | {h['fd_mean']['2']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -160,7 +160,11 @@ def train(
         )
     if nproc > 1 and not ddp.launched_by_torchrun():
         # Check what can be checked here, so mistakes print once instead of once per worker.
-        ddp.choose_backend(backend, device)
+        if ddp.choose_backend(backend, device) == "nccl" and nproc > ddp.gpu_count():
+            raise InputError(
+                f"--nproc {nproc} with nccl needs a GPU per process, but this machine has "
+                f"{ddp.gpu_count()}; use --nproc {ddp.gpu_count()} or --backend gloo"
+            )
         resolve_device(device)
         if resume:
             from genedge.train.run import load_config

@@ -20,6 +20,7 @@ Conventions (see docs/distributed.md):
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import functools
 import inspect
@@ -143,6 +144,11 @@ def worker_device(device: str, local_rank: int) -> str:
     return device
 
 
+def gpu_count() -> int:
+    """CUDA GPUs torch sees on this host."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def choose_backend(backend: str, device: str) -> str:
     """The collective backend for a device: nccl for CUDA, gloo for the CPU.
 
@@ -200,10 +206,29 @@ def process_group(backend: str = "auto", device: str = "auto") -> Iterator[World
         timeout=TIMEOUT,
         **kwargs,
     )
+    joined = World(world.rank, world.world_size, world.local_rank, chosen)
     try:
-        yield World(world.rank, world.world_size, world.local_rank, chosen)
+        yield joined
+        _leave_together(joined)
     finally:
+        # After an error: at once, so the launcher sees the failure and stops the others.
         dist.destroy_process_group()
+
+
+def _leave_together(world: World) -> None:
+    """Wait, through the rendezvous store, until every process has finished its collectives.
+
+    A process that hangs up while a peer is still reading the last message of a collective can
+    make gloo abort that peer; leaving only once everyone is done avoids the race.
+    """
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set(f"genedge/done/{world.rank}", "1")
+        store.wait(
+            [f"genedge/done/{r}" for r in range(world.world_size)], datetime.timedelta(seconds=60)
+        )
+    except Exception:  # noqa: BLE001 - best effort: the run itself is complete
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,10 +356,13 @@ def wrap(
     opts: dict[str, torch.optim.Optimizer],
     world: World,
     device: torch.device,
+    partly_used: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[dict[str, nn.Module], bool]:
     """DDP replicas of every model an optimizer trains (G and D, or encoder and decoder).
 
-    Models no optimizer trains (a moving average of G) stay as they are. On CUDA, BatchNorm
+    Models no optimizer trains (a moving average of G) stay as they are. Models named in
+    ``partly_used`` (see :func:`partly_used_models`) have DDP look for parameters a step leaves
+    without a gradient, which it would otherwise wait for forever. On CUDA, BatchNorm
     layers become :class:`torch.nn.SyncBatchNorm`, so batch statistics cover the global batch
     as in a single-process run; torch's SyncBatchNorm has no CPU kernel, so on the CPU each
     process normalises over its own share of the batch (its running statistics are averaged
@@ -359,9 +387,43 @@ def wrap(
         wrapped[name] = Replica(
             model,
             device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=name in partly_used,
             **_NO_FORWARD_BUFFER_SYNC,
         )
     return wrapped, sync_bn
+
+
+def partly_used_models(
+    step: Callable[[dict[str, nn.Module], dict[str, torch.optim.Optimizer]], object],
+    models: dict[str, nn.Module],
+    opts: dict[str, torch.optim.Optimizer],
+) -> set[str]:
+    """Models with trained parameters that a training step leaves without a gradient.
+
+    DDP waits for a gradient of every parameter unless told to look for unused ones, which
+    costs a graph search per forward; only models that need it should pay. Which parameters a
+    step uses depends on the settings (a VAE with a fixed ``sigma`` never uses its learned
+    one), so one step runs on copies of the models and optimizers — the originals, the global
+    random state and the caller's generator are left untouched.
+
+    Args:
+        step: ``step(models, opts)`` runs one training step on the models and optimizers given.
+        models: The models, by name.
+        opts: Their optimizers.
+    """
+    trained = {id(p) for opt in opts.values() for g in opt.param_groups for p in g["params"]}
+    # One deepcopy of both keeps the optimizers pointing at the copied parameters.
+    models_c, opts_c = copy.deepcopy((models, opts))
+    for opt in opts_c.values():
+        opt.zero_grad(set_to_none=True)
+    with torch.random.fork_rng(devices=[]):
+        step(models_c, opts_c)
+    found = set()
+    for name, model in models.items():
+        for p, pc in zip(model.parameters(), models_c[name].parameters(), strict=True):
+            if id(p) in trained and pc.requires_grad and pc.grad is None:
+                found.add(name)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -267,9 +267,7 @@ def train(
             if world.is_main:
                 _truncate_metrics(run_dir / "metrics.jsonl", start)
 
-    train_models, sync_bn = (
-        ddp.wrap(models, opts, world, dev) if world.distributed else (models, False)
-    )
+    sync_bn = world.distributed and dev.type == "cuda" and ddp.has_batchnorm(models)
     launch = _launch_record(cfg, world, dev, per_bs, sync_bn, given, resume)
     record_launch = world.distributed or "distributed" in saved_cfg.provenance
     if record_launch:
@@ -296,6 +294,16 @@ def train(
     x_all = x_all.to(dev)
     y_all = None if y_all is None else y_all.to(dev)
     n = x_all.shape[0]
+    train_models = models
+    if world.distributed:
+        probe_gen = torch.Generator().manual_seed(0)
+        probe_gen.set_state(gen.get_state())
+        idx = torch.randint(n, (min(per_bs, n),), generator=probe_gen).to(dev)
+        xb, yb = x_all[idx], None if y_all is None else y_all[idx]
+        partly_used = ddp.partly_used_models(
+            lambda m, o: family.train_step(m, o, xb, yb, probe_gen, hp), models, opts
+        )
+        train_models, _ = ddp.wrap(models, opts, world, dev, partly_used)
     fixed_z_seed = cfg.seed + 12345
     metrics_path = run_dir / "metrics.jsonl"
     t0, last_log = time.perf_counter(), start

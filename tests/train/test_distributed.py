@@ -21,9 +21,12 @@ from genedge.train.checkpoint import list_checkpoints, load_checkpoint
 from genedge.train.data import load_dataset
 from genedge.train.loop import load_trained, new_config, train
 
-# A tiny GAN on 2-D points: the default global batch of 256 is 2 x 128.
+# A tiny GAN on 2-D points: the default global batch of 256 is 2 x 128. A constant learning
+# rate (no annealing over the run's total steps), so extending a run with --resume matches a
+# longer uninterrupted run.
 STEPS, MORE = 40, 60
 ARGS = ["gan", "--data", "ring8", "--checkpoint-every", "20", "--sample-every", "40"]
+ARGS += ["--set", "lr_decay=0"]
 ARGS += ["--seed", "5", "--device", "cpu", "--threads", "1", "--quiet"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "NO_COLOR": "1"}
 
@@ -134,6 +137,39 @@ def test_replica_runs_the_modules_own_methods_through_ddp_forward() -> None:
         assert list(rep.parameters()) == list(dec.parameters())
     finally:
         torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize(
+    ("family", "data", "sets", "expected"),
+    [
+        ("vae", "ring8", {"sigma": 0.1}, {"decoder"}),  # the learned sigma is never used
+        ("vae", "ring8", {}, set()),
+        ("gan", "ring8", {}, set()),
+    ],
+)
+def test_partly_used_models_are_found_without_touching_the_originals(
+    family: str, data: str, sets: dict, expected: set[str]
+) -> None:
+    from genedge.train.families import get_family
+
+    fam = get_family(family)
+    ds = load_dataset(data, n=64, seed=0)
+    cfg = new_config(family, data, {**sets, "batch_size": 16}, 0, ds)
+    models = fam.build(cfg.hparams, cfg.data_info)
+    opts = fam.optimizers(models, cfg.hparams)
+    before = {f"{k}.{n}": p.clone() for k, m in models.items() for n, p in m.named_parameters()}
+    x = torch.rand(16, *cfg.data_info.sample_shape)
+    gen = torch.Generator().manual_seed(0)
+    state, rng = gen.get_state(), torch.get_rng_state()
+    found = ddp.partly_used_models(
+        lambda m, o: fam.train_step(m, o, x, None, gen, cfg.hparams), models, opts
+    )
+    assert found == expected
+    after = {f"{k}.{n}": p for k, m in models.items() for n, p in m.named_parameters()}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for m in models.values() for p in m.parameters())
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert not torch.equal(gen.get_state(), state)  # the step drew from the generator given
 
 
 # ---------------------------------------------------------------------------------------------
