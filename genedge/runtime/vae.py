@@ -12,12 +12,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from genedge.runtime.artifact import read_manifest
-from genedge.runtime.backends import Backend, create_backend
+from genedge.runtime.backends import BACKEND_OPTIONS, Backend, create_backend
 from genedge.runtime.errors import ArtifactError, InputError
 from genedge.runtime.images import read_image, to_uint8
 from genedge.runtime.manifest import GraphSpec, Manifest
@@ -57,7 +58,13 @@ class VAESampler(Sampler):
         ArtifactError: The artifact or its encoder file is missing or corrupt.
     """
 
-    def __init__(self, path: str | Path, backend: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        backend: str = "auto",
+        threads: int | None = None,
+        backend_options: Mapping[str, object] | None = None,
+    ) -> None:
         path = Path(path)
         spec = encoder_spec(read_manifest(path), path.name)
         companion = path.parent / str(spec.file)
@@ -66,9 +73,12 @@ class VAESampler(Sampler):
                 f"the encoder of {path.name} is missing: expected {companion.name} beside it "
                 "(copy both files, or re-export the model)"
             )
-        super().__init__(path, backend=backend, threads=threads)
-        # The decoder's resolved backend, so "auto" cannot put the two graphs on two devices.
-        self._attach_encoder(create_backend(self.backend, companion, threads=threads))
+        super().__init__(path, backend=backend, threads=threads, backend_options=backend_options)
+        # The decoder's resolved backend, so "auto" cannot put the two graphs on two devices;
+        # its options too (already validated), as far as that backend takes them.
+        takes = BACKEND_OPTIONS.get(self.backend, ())
+        options = {k: v for k, v in (backend_options or {}).items() if k in takes}
+        self._attach_encoder(create_backend(self.backend, companion, threads=threads, **options))
 
     @classmethod
     def from_backends(cls, manifest: Manifest, decoder: Backend, encoder: Backend) -> VAESampler:

@@ -139,3 +139,25 @@ def test_good_options_are_accepted_and_passed_on(gan_points_onnx: Path) -> None:
 def test_tensorrt_fp16_and_precision_must_agree(gan_points_onnx: Path) -> None:
     with pytest.raises(InputError, match="disagree"):
         create_backend("tensorrt", gan_points_onnx, fp16=True, precision="fp32")
+
+
+def test_vae_sampler_passes_options_to_both_graphs(tmp_path: Path) -> None:
+    """The encoder companion gets the decoder's backend options (here: no optimised-model cache
+    beside either graph)."""
+    from genedge.export.onnx_export import export_run
+    from genedge.runtime.vae import VAESampler
+    from genedge.train.loop import train
+
+    run = tmp_path / "run"
+    train(run, "vae", "ring8", overrides={"steps": 5}, device="cpu", threads=1)
+    out = tmp_path / "art" / "vae.onnx"
+    out.parent.mkdir()
+    export_run(run, out)
+    vae = VAESampler(out, backend="cpu", backend_options={"optimized_model_cache": False})
+    mu, _ = vae.encode(vae.sample(4, seed=0))
+    assert mu.shape[0] == 4
+    assert not (out.parent / ".genedge-ort-cache").exists()
+    VAESampler(out, backend="cpu")
+    assert len(list((out.parent / ".genedge-ort-cache").glob("*.ort-opt.onnx"))) == 2
+    with pytest.raises(InputError, match="unknown backend option"):
+        VAESampler(out, backend="cpu", backend_options={"warp": 9})
