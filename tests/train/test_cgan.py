@@ -18,7 +18,7 @@ from genedge.train.data import load_dataset
 from genedge.train.families import get_family
 
 RING_STEPS = 300
-DIGIT_STEPS = 200
+DIGIT_STEPS = 400
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -108,9 +108,22 @@ def test_learns_digit_classes(tmp_path: Path) -> None:
     x0, y0 = _untrained_sampler(run).sample_labelled(500, seed=1)
     acc = float((clf.predict(x.reshape(500, -1) / 16) == y).mean())
     before = float((clf.predict(x0.reshape(500, -1) / 16) == y0).mean())
-    # Measured (seed 0, 200 steps): 1.00 after training, 0.10 before (chance is 0.1).
-    assert acc > 0.8, acc
+    # Measured (seed 0, 400 steps): 0.76 after training, 0.10 before (chance is 0.1). Without
+    # mode seeking it read 1.00 after 200 steps, but G drew one image per class.
+    assert acc > 0.6, acc
     assert before < 0.3, before
+    # Variety within a class (mean distance to the class mean) relative to the real digits'.
+    spread = lambda v, c: float(
+        np.mean(
+            [  # noqa: E731
+                np.linalg.norm(v[c == k] - v[c == k].mean(0), axis=1).mean() for k in range(10)
+            ]
+        )
+    )
+    flat_real = real.x.reshape(len(real), -1)
+    ratio = spread(x.reshape(500, -1), y) / spread(flat_real, real.y)
+    # Measured: 1.01; 0.29 with mode_seeking=0 (the one-image-per-class collapse).
+    assert ratio > 0.6, ratio
 
 
 def test_unlabelled_data_is_refused(tmp_path: Path) -> None:

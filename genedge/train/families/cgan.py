@@ -130,13 +130,13 @@ class CGANFamily(GANFamily):
             "d_width": 32,
             "d_norm": "batch",
             "batch_size": 64,
-            "steps": 1500,
+            "steps": 6000,
             "lr": 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
-            "lr_decay": 0.0,
-            "mode_seeking": 1.0,
+            "lr_decay": 0.5,
+            "mode_seeking": 0.5,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:

@@ -193,12 +193,12 @@ class DCGANFamily(GANFamily):
             "d_width": 32,
             "d_norm": "batch",
             "batch_size": 64,
-            "steps": 2000,
+            "steps": 6000,
             "lr": 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
-            "lr_decay": 0.0,
+            "lr_decay": 0.5,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
