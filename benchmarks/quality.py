@@ -150,6 +150,7 @@ ROWS: tuple[Row, ...] = (
 def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed: int) -> dict:
     """Train, evaluate and check one row; the run folder lives under ``work``."""
     run_dir = work / row.name
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     train(
         run_dir,
@@ -189,6 +190,8 @@ def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed:
         "train_s": round(train_s, 1),
         "eval_s": round(eval_s, 1),
         "within_budget": train_s <= row.budget_s,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "hparams": hp,
         "published": row.published,
         "checks": checks,
@@ -212,6 +215,8 @@ def markdown(results: list[dict], machine: dict) -> str:
         "(2000 samples per set unless the data has fewer); the floor is the same metric between "
         "two disjoint halves of the real data (for the VAE, an independent-pixel baseline). "
         "Command: `.venv/bin/python benchmarks/quality.py`.\n",
+        "Train times are wall seconds on a machine shared with other work (load averages in "
+        "quality.json): the budgets assume 2 idle cores.\n",
         "| row | metric | value | floor | target | pass | train s (budget) |",
         "|---|---|---:|---:|---|---|---:|",
     ]
@@ -230,6 +235,28 @@ def markdown(results: list[dict], machine: dict) -> str:
         )
         lines.append(f"- **{r['row']}** ({r['published']}): {cells}; grid `quality/{r['row']}.png`")
     return "\n".join(lines) + "\n"
+
+
+def merge(sources: list[Path], out: Path) -> None:
+    """Combine rows measured in separate runs (e.g. two rows trained side by side)."""
+    rows: dict[str, dict] = {}
+    machine: dict = {}
+    (out / "quality").mkdir(parents=True, exist_ok=True)
+    for src in [out / "quality.json", *sources]:
+        if not src.exists():
+            continue
+        d = json.loads(src.read_text())
+        machine = machine or d["machine"]
+        for r in d["rows"]:
+            rows[r["row"]] = r
+            grid = src.parent / "quality" / f"{r['row']}.png"
+            if src.parent.resolve() != out.resolve() and grid.exists():
+                shutil.copyfile(grid, out / "quality" / grid.name)
+    ordered = [rows[r.name] for r in ROWS if r.name in rows]
+    body = json.dumps({"machine": machine, "rows": ordered}, indent=2) + "\n"
+    (out / "quality.json").write_text(body)
+    (out / "quality.md").write_text(markdown(ordered, machine))
+    print(f"merged {len(ordered)} rows into {out / 'quality.json'}")
 
 
 def _machine(threads: int) -> dict:
@@ -263,7 +290,17 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="override, e.g. steps=100")
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     p.add_argument("--keep", type=Path, default=None, help="keep run folders here")
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="merge rows from other runs' quality.json (grids beside them) into --out; no training",
+    )
     args = p.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     wanted = args.rows.split(",")
     unknown = set(wanted) - {r.name for r in ROWS}
     if unknown:
