@@ -100,7 +100,9 @@ def main() -> None:
         reports = json.loads((args.out / "latency.json").read_text())
         (args.out / "latency.md").write_text(markdown(reports))
         return
-    reports = {}
+    # A subset of families (--families) replaces only their sections of the committed results.
+    existing = args.out / "latency.json"
+    reports = json.loads(existing.read_text()) if existing.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for fam in args.families.split(","):
             data, overrides = STANDARD[fam]

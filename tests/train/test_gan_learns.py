@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from genedge.train.data import load_dataset
 from genedge.train.loop import train
 from genedge.train.metrics import mode_metrics
@@ -54,3 +56,16 @@ def test_mode_metrics_on_planted_samples() -> None:
         __import__("numpy").random.default_rng(0).uniform(-3, 3, (2000, 2)), ds.modes, ds.mode_std
     )
     assert noise.high_quality < 0.05
+
+
+def test_mode_seeking_loss_punishes_a_generator_that_ignores_its_noise() -> None:
+    import torch
+
+    from genedge.train.families.gan import mode_seeking_loss
+
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    collapsed = torch.ones(8, 1, 3, 3)  # the same image whatever z
+    faithful = z[:, :, None, None].expand(8, 4, 3, 3)  # images as far apart as their latents
+    assert mode_seeking_loss(collapsed, z, 1.0).item() == pytest.approx(1e5)
+    assert mode_seeking_loss(faithful, z, 1.0).item() == pytest.approx(1.0, rel=1e-4)
+    assert mode_seeking_loss(2 * faithful, z, 0.5).item() == pytest.approx(0.25, rel=1e-4)

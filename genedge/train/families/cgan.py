@@ -25,6 +25,7 @@ from genedge.train.families.gan import (
     MLPFeatures,
     MLPGenerator,
     adversarial_step,
+    mode_seeking_loss,
     with_ema,
 )
 from genedge.train.run import DataInfo
@@ -199,9 +200,7 @@ class CGANFamily(GANFamily):
             return models["D"](t, y if t is x else y_fake)
 
         def seek_modes(f: torch.Tensor) -> torch.Tensor:
-            dx = (f[:half] - f[half : 2 * half]).abs().flatten(1).mean(1)
-            dz = (z[:half] - z[half : 2 * half]).abs().mean(1)
-            return weight / ((dx / dz).mean() + 1e-5)
+            return mode_seeking_loss(f, z, weight)
 
         return adversarial_step(models, opts, hp, x, fake, discriminate, seek_modes)
 

@@ -199,6 +199,7 @@ class DCGANFamily(GANFamily):
             "beta2": 0.999,
             "ema": 0.999,
             "lr_decay": 0.5,
+            "mode_seeking": 0.0,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:

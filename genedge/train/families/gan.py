@@ -157,6 +157,15 @@ def adversarial_step(
     return losses
 
 
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, weight: float) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019): ``weight / (mean |G(z1) - G(z2)| / |z1 - z2| + 1e-5)``
+    over the pairs (first half, second half) of the batch; large when G ignores its noise."""
+    half = fake.shape[0] // 2
+    dx = (fake[:half] - fake[half : 2 * half]).abs().flatten(1).mean(1)
+    dz = (z[:half] - z[half : 2 * half]).abs().flatten(1).mean(1)
+    return weight / ((dx / dz).mean() + 1e-5)
+
+
 def packed(x: torch.Tensor, pack: int) -> torch.Tensor:
     """Group ``pack`` consecutive samples into one discriminator input (PacGAN)."""
     if pack <= 1:
@@ -210,6 +219,7 @@ class GANFamily(Family):
             "ema": 0.999,
             "pack": 2 if points else 1,
             "lr_decay": 0.5 if points else 0.0,
+            "mode_seeking": 0.0,
             "out_act": "linear" if points else "tanh",
         }
 
@@ -244,8 +254,10 @@ class GANFamily(Family):
     ) -> dict[str, float]:
         z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
         pack = int(hp.get("pack", 1))
+        weight = float(hp.get("mode_seeking", 0.0))
+        reg = (lambda f: mode_seeking_loss(f, z, weight)) if weight > 0 else None
         return adversarial_step(
-            models, opts, hp, x, models["G"](z), lambda t: models["D"](packed(t, pack))
+            models, opts, hp, x, models["G"](z), lambda t: models["D"](packed(t, pack)), reg
         )
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
