@@ -60,7 +60,8 @@ class QualityCheck:
         verdict = "PASSED" if self.passed else "FAILED"
         return (
             f"quality {verdict}: {self.metric} {self.candidate:.4g} ({self.precision}) vs "
-            f"{self.fp32:.4g} (fp32), {100 * self.change:+.1f}% worse "
+            f"{self.fp32:.4g} (fp32), {abs(100 * self.change):.1f}% "
+            f"{'worse' if self.change > 0 else 'better'} "
             f"(limit {100 * self.tolerance:.0f}%), {self.n} samples of {self.data}"
         )
 
