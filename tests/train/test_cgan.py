@@ -112,14 +112,15 @@ def test_learns_digit_classes(tmp_path: Path) -> None:
     # mode seeking it read 1.00 after 200 steps, but G drew one image per class.
     assert acc > 0.6, acc
     assert before < 0.3, before
+
     # Variety within a class (mean distance to the class mean) relative to the real digits'.
-    spread = lambda v, c: float(
-        np.mean(
-            [  # noqa: E731
-                np.linalg.norm(v[c == k] - v[c == k].mean(0), axis=1).mean() for k in range(10)
-            ]
+    def spread(v: np.ndarray, c: np.ndarray) -> float:
+        return float(
+            np.mean(
+                [np.linalg.norm(v[c == k] - v[c == k].mean(0), axis=1).mean() for k in range(10)]
+            )
         )
-    )
+
     flat_real = real.x.reshape(len(real), -1)
     ratio = spread(x.reshape(500, -1), y) / spread(flat_real, real.y)
     # Measured: 1.01; 0.29 with mode_seeking=0 (the one-image-per-class collapse).
