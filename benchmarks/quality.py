@@ -224,10 +224,6 @@ SHORTFALLS = """
   cgan reaches 95.6%). Mode seeking trades some label accuracy (0.97 without it) for variety:
   without it G drew one image per class (recall 0.0065, FD 74); with weight 1.0 and 4000 steps
   FD 11.4 and label accuracy 0.88; with 0.5 and 6000 steps FD 6.4 (4.6x the floor; target 2.5x).
-- **rgan-sines.** Discriminative score 0.075 against 0.05. A GRU G fed fresh noise at every step
-  with a 4-D latent scored 0.50 (a post-hoc GRU told every sequence apart); a static 16-D latent
-  for what is fixed per sequence 0.24; hidden 64 and annealing 0.075. The remaining tell is
-  roughness: mean |second difference| 0.0032 against the data's 0.0022.
 - **Budgets.** Train times above are wall seconds with other jobs on the two cores. ring8 ran in
   262 s beside two other trainings and in 101 s beside one.
 """

@@ -103,7 +103,7 @@ class RGANFamily(Family):
             "hidden": 64,
             "layers": 1,
             "batch_size": 64,
-            "steps": 6000,
+            "steps": 10000,
             "lr": 1e-3,
             "d_lr": 2e-4,
             "beta1": 0.5,
