@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+ShortRun = Callable[..., Path]
+
+
+def _short_run(
+    run: Path, family: str, data: str, steps: int, threads: int | None = None, **overrides: object
+) -> Path:
+    """Train ``family`` on ``data`` for ``steps`` (seed 0, CPU), one checkpoint and grid at the
+    end; ``overrides`` join ``steps``."""
+    from genedge.train.loop import train
+
+    train(
+        run,
+        family,
+        data,
+        overrides={"steps": steps, **overrides},
+        seed=0,
+        device="cpu",
+        checkpoint_every=steps,
+        sample_every=steps,
+        threads=threads,
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def short_run() -> ShortRun:
+    """:func:`_short_run`: the brief, seeded training the family tests build on."""
+    return _short_run
+
 
 @pytest.fixture(scope="session")
 def gan_points_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A classic GAN trained briefly on ring8 (2-D points)."""
-    from genedge.train.loop import train
-
-    run = tmp_path_factory.mktemp("runs") / "gan-ring8"
-    train(
-        run,
-        "gan",
-        "ring8",
-        overrides={"steps": 300},
-        seed=0,
-        device="cpu",
-        checkpoint_every=300,
-        sample_every=300,
-    )
-    return run
+    return _short_run(tmp_path_factory.mktemp("runs") / "gan-ring8", "gan", "ring8", 300)
 
 
 @pytest.fixture(scope="session")
@@ -50,20 +67,8 @@ def digits_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def gan_image_run(digits_npz: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A classic GAN trained for a few steps on 8x8 digit images (shape tests, not quality)."""
-    from genedge.train.loop import train
-
     run = tmp_path_factory.mktemp("runs") / "gan-digits"
-    train(
-        run,
-        "gan",
-        str(digits_npz),
-        overrides={"steps": 30, "batch_size": 32},
-        seed=0,
-        device="cpu",
-        checkpoint_every=30,
-        sample_every=30,
-    )
-    return run
+    return _short_run(run, "gan", str(digits_npz), 30, batch_size=32)
 
 
 @pytest.fixture(scope="session")

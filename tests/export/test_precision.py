@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -17,6 +18,9 @@ from genedge.export.parity import DEFAULT_TOLERANCES
 from genedge.runtime import Sampler, read_manifest
 from genedge.runtime.errors import GenedgeError, InputError
 
+if TYPE_CHECKING:
+    from conftest import ShortRun
+
 PRECISIONS = ("fp16", "int8")
 QDQ = {"QuantizeLinear", "DequantizeLinear"}
 
@@ -24,31 +28,18 @@ Trainer = Callable[[str, str], Path]
 
 
 @pytest.fixture(scope="module")
-def train_briefly(tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+def train_briefly(tmp_path_factory: pytest.TempPathFactory, short_run: ShortRun) -> Trainer:
     """Train a family for 20 steps (shapes and graph structure, not quality)."""
     import torch
-
-    from genedge.train.loop import train
 
     def run(family: str, data: str) -> Path:
         folder = tmp_path_factory.mktemp("runs") / family
         threads = torch.get_num_threads()
         try:
             # One thread: on a busy machine torch's GRU is ~50x slower with more.
-            train(
-                folder,
-                family,
-                data,
-                overrides={"steps": 20},
-                seed=0,
-                device="cpu",
-                checkpoint_every=20,
-                sample_every=20,
-                threads=1,
-            )
+            return short_run(folder, family, data, 20, threads=1)
         finally:
             torch.set_num_threads(threads)
-        return folder
 
     return run
 

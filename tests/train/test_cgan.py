@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -16,6 +17,9 @@ from typer.testing import CliRunner
 from genedge.runtime.errors import DataError, InputError
 from genedge.train.data import load_dataset
 from genedge.train.families import get_family
+
+if TYPE_CHECKING:
+    from conftest import ShortRun
 
 RING_STEPS = 300
 DIGIT_STEPS = 400
@@ -30,22 +34,6 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-def _train(run: Path, data: str, steps: int) -> Path:
-    from genedge.train.loop import train
-
-    train(
-        run,
-        "cgan",
-        data,
-        overrides={"steps": steps},
-        seed=0,
-        device="cpu",
-        checkpoint_every=steps,
-        sample_every=steps,
-    )
-    return run
-
-
 def _untrained_sampler(run: Path):
     """The reference sampler of the generator a run started from (same seed, no training)."""
     from genedge.train.reference import torch_sampler
@@ -58,8 +46,8 @@ def _untrained_sampler(run: Path):
 
 
 @pytest.fixture(scope="module")
-def ring_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory.mktemp("cgan") / "ring8", "ring8", RING_STEPS)
+def ring_run(tmp_path_factory: pytest.TempPathFactory, short_run: ShortRun) -> Path:
+    return short_run(tmp_path_factory.mktemp("cgan") / "ring8", "cgan", "ring8", RING_STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +83,7 @@ def test_learns_ring8_classes(ring_run: Path) -> None:
     assert chance < 0.4
 
 
-def test_learns_digit_classes(tmp_path: Path) -> None:
+def test_learns_digit_classes(tmp_path: Path, short_run: ShortRun) -> None:
     """A classifier trained on real digits reads the requested class off generated images."""
     from sklearn.linear_model import LogisticRegression
 
@@ -103,7 +91,7 @@ def test_learns_digit_classes(tmp_path: Path) -> None:
 
     real = load_dataset("digits")
     clf = LogisticRegression(max_iter=2000).fit(real.x.reshape(len(real), -1) / 16, real.y)
-    run = _train(tmp_path / "digits", "digits", DIGIT_STEPS)
+    run = short_run(tmp_path / "digits", "cgan", "digits", DIGIT_STEPS)
     x, y = load_torch_sampler(run).sample_labelled(500, seed=1)
     x0, y0 = _untrained_sampler(run).sample_labelled(500, seed=1)
     acc = float((clf.predict(x.reshape(500, -1) / 16) == y).mean())

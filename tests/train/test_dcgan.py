@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -14,6 +15,9 @@ from genedge.runtime.errors import DataError, InputError
 from genedge.train.families import get_family
 from genedge.train.families.dcgan import upsample_plan
 from genedge.train.run import DataInfo
+
+if TYPE_CHECKING:
+    from conftest import ShortRun
 
 STEPS = 300
 
@@ -105,21 +109,8 @@ def test_points_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from genedge.train.loop import train
-
-    run = tmp_path_factory.mktemp("dcgan") / "digits"
-    train(
-        run,
-        "dcgan",
-        "digits",
-        overrides={"steps": STEPS},
-        seed=0,
-        device="cpu",
-        checkpoint_every=STEPS,
-        sample_every=STEPS,
-    )
-    return run
+def digits_run(tmp_path_factory: pytest.TempPathFactory, short_run: ShortRun) -> Path:
+    return short_run(tmp_path_factory.mktemp("dcgan") / "digits", "dcgan", "digits", STEPS)
 
 
 def _distances(x: np.ndarray, real: np.ndarray) -> tuple[float, float]:

@@ -8,6 +8,7 @@ import sys
 import wave
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -21,8 +22,11 @@ from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.interpolate import interpolate
 from genedge.runtime.writers import write_samples
 from genedge.train.data import load_dataset
-from genedge.train.loop import load_trained, train
+from genedge.train.loop import load_trained
 from genedge.train.reference import torch_sampler
+
+if TYPE_CHECKING:
+    from conftest import ShortRun
 
 STEPS = 800
 LENGTH, FEATURES = 24, 5
@@ -38,19 +42,8 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def rgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "rgan-sines"
-    train(
-        run,
-        "rgan",
-        "sines",
-        overrides={"steps": STEPS},
-        seed=0,
-        device="cpu",
-        checkpoint_every=STEPS,
-        sample_every=STEPS,
-    )
-    return run
+def rgan_run(tmp_path_factory: pytest.TempPathFactory, short_run: ShortRun) -> Path:
+    return short_run(tmp_path_factory.mktemp("runs") / "rgan-sines", "rgan", "sines", STEPS)
 
 
 @pytest.fixture(scope="module")

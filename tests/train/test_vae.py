@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -21,8 +22,11 @@ from genedge.runtime.interpolate import interpolate, latent_path, slerp
 from genedge.runtime.vae import VAESampler, data_to_image
 from genedge.train.data import load_dataset
 from genedge.train.families.vae import negative_elbo
-from genedge.train.loop import load_trained, train
+from genedge.train.loop import load_trained
 from genedge.train.preprocess import to_model_units
+
+if TYPE_CHECKING:
+    from conftest import ShortRun
 
 STEPS = 1200
 OVERRIDES = {"steps": STEPS, "hidden": [256, 128], "z_dim": 8}
@@ -49,20 +53,12 @@ def digits_split(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.nda
 
 @pytest.fixture(scope="module")
 def vae_run(
-    digits_split: tuple[Path, np.ndarray], tmp_path_factory: pytest.TempPathFactory
+    digits_split: tuple[Path, np.ndarray],
+    tmp_path_factory: pytest.TempPathFactory,
+    short_run: ShortRun,
 ) -> Path:
     run = tmp_path_factory.mktemp("runs") / "vae-digits"
-    train(
-        run,
-        "vae",
-        str(digits_split[0]),
-        overrides=OVERRIDES,
-        seed=0,
-        device="cpu",
-        checkpoint_every=STEPS,
-        sample_every=STEPS,
-    )
-    return run
+    return short_run(run, "vae", str(digits_split[0]), **OVERRIDES)
 
 
 @pytest.fixture(scope="module")

@@ -199,10 +199,9 @@ class CGANFamily(GANFamily):
         def discriminate(t: torch.Tensor) -> torch.Tensor:
             return models["D"](t, y if t is x else y_fake)
 
-        def seek_modes(f: torch.Tensor) -> torch.Tensor:
-            return mode_seeking_loss(f, z, weight)
-
-        return adversarial_step(models, opts, hp, x, fake, discriminate, seek_modes)
+        return adversarial_step(
+            models, opts, hp, x, fake, discriminate, lambda f: mode_seeking_loss(f, z, weight)
+        )
 
     def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
         """The sampler graph: latent ``z`` and label ``y`` in, ``x`` out."""
