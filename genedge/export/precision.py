@@ -11,6 +11,7 @@ manifest's tensor specs, the runtime and every backend see the same interface as
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import tempfile
@@ -57,6 +58,8 @@ _NORM_OPS = {"BatchNormalization", "InstanceNormalization", "LayerNormalization"
 #: onnxruntime has no int8 recurrent kernels: these stay float32 and do nearly all the work.
 _RECURRENT_OPS = {"GRU", "LSTM", "RNN"}
 _QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+#: Ops that turn floats into discrete decisions (see :func:`decision_nodes`).
+_COMPARISON_OPS = {"Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "ArgMax", "ArgMin"}
 
 
 def check_precision(precision: str) -> str:
@@ -106,11 +109,42 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         # The converter clamps weight magnitudes into [1e-7, 1e4] with a warning per tensor:
         # noise here, since the parity check judges the result.
         warnings.simplefilter("ignore", UserWarning)
-        return float16.convert_float_to_float16(
+        decided = decision_nodes(model)
+        inputs = {i for n in model.graph.node if n.name in decided for i in n.input}
+        kept = [copy.deepcopy(t) for t in model.graph.initializer if t.name in inputs]
+        converted = float16.convert_float_to_float16(
             model,
             keep_io_types=True,
             op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FP16_FP32_OPS],
+            node_block_list=decided,
         )
+    # The converter (1.16) still rounds the constants of blocked nodes to float16 and casts them
+    # back; put the float32 originals in their place (the Cast to float32 becomes a no-op).
+    originals = {t.name: t for t in kept}
+    for t in converted.graph.initializer:
+        if t.name in originals:
+            t.CopyFrom(originals[t.name])
+    return converted
+
+
+def decision_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the comparison nodes and every node upstream of them.
+
+    A comparison turns a float into a discrete choice (a self-conditioned DCGAN picks its
+    cluster by comparing a latent value with thresholds): float16 rounding there would flip the
+    choice for latents near a threshold and change those samples entirely, so the whole path
+    into the comparison stays float32.
+    """
+    producer = {out: node for node in model.graph.node for out in node.output}
+    front = [n for n in model.graph.node if n.op_type in _COMPARISON_OPS]
+    names: list[str] = []
+    while front:
+        node = front.pop()
+        if node.name in names:
+            continue
+        names.append(node.name)
+        front.extend(producer[i] for i in node.input if i in producer)
+    return names
 
 
 def to_int8(

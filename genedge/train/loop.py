@@ -284,8 +284,10 @@ def train(
         if on_start:
             on_start({**launch, "start_step": start, "steps": steps, "notes": notes})
 
-    x_all = torch.from_numpy(to_model_units(ds.x, cfg.preprocessing))
-    y_all = None if ds.y is None else torch.from_numpy(np.asarray(ds.y, np.int64))
+    x_np = to_model_units(ds.x, cfg.preprocessing)
+    y_np = family.training_labels(models, hp, x_np, ds.y, cfg.seed)
+    x_all = torch.from_numpy(x_np)
+    y_all = None if y_np is None else torch.from_numpy(np.asarray(y_np, np.int64))
     if world.distributed:
         # Each process keeps only its shard: disjoint, equal-sized, fixed for the run.
         shard = ddp.shard_indices(x_all.shape[0], world, cfg.seed)

@@ -15,6 +15,7 @@ from onnx import TensorProto
 
 from genedge.export.onnx_export import ExportResult, export_run
 from genedge.export.parity import DEFAULT_TOLERANCES
+from genedge.export.precision import decision_nodes
 from genedge.runtime import Sampler, read_manifest
 from genedge.runtime.errors import GenedgeError, InputError
 
@@ -56,7 +57,9 @@ def dcgan_exports(
 ) -> dict:
     run = train_briefly("dcgan", str(digits_npz))
     folder = tmp_path_factory.mktemp("precision")
-    return {p: export_run(run, folder / f"dcgan-{p}.onnx", precision=p) for p in PRECISIONS}
+    return {
+        p: export_run(run, folder / f"dcgan-{p}.onnx", precision=p) for p in ("fp32", *PRECISIONS)
+    }
 
 
 def _io_types(model: onnx.ModelProto) -> set[int]:
@@ -75,8 +78,10 @@ def _check_artifact(result: ExportResult, precision: str) -> onnx.ModelProto:
     assert _io_types(model) == {TensorProto.FLOAT}
     ops = {n.op_type for n in model.graph.node}
     if precision == "fp16":
-        floats = {i.data_type for i in model.graph.initializer} - {TensorProto.INT64}
-        assert floats == {TensorProto.FLOAT16}
+        # Everything but the inputs of discrete decisions (see decision_nodes) is float16.
+        decided = {i for n in model.graph.node if n.name in decision_nodes(model) for i in n.input}
+        floats = {i.data_type for i in model.graph.initializer if i.name not in decided}
+        assert floats - {TensorProto.INT64} == {TensorProto.FLOAT16}
         assert not ops & QDQ
     else:
         assert ops >= QDQ
@@ -112,6 +117,34 @@ def test_dcgan_conv_graphs(dcgan_exports: dict, precision: str) -> None:
         assert {"ConvTranspose", "Conv"} <= ops
     x = Sampler(result.path, backend="cpu").sample(37, seed=1)
     assert x.shape == (37, 1, 8, 8) and np.isfinite(x).all()
+
+
+def test_fp16_keeps_the_cluster_choice_in_float32(dcgan_exports: dict) -> None:
+    """The self-conditioned DCGAN picks its cluster by comparing the latent's last value with
+    thresholds; float16 rounding would flip latents near a threshold to another cluster."""
+    path = dcgan_exports["fp16"].path
+    model = onnx.load(path)
+    greater = [n for n in model.graph.node if n.op_type == "Greater"]
+    assert len(greater) == 1 and greater[0].name in decision_nodes(model)
+    # The thresholds are a float32 constant, read directly or through a Cast to float32.
+    casts = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Cast"}
+    names = {casts.get(i, i) for i in greater[0].input}
+    thresholds = next(
+        onnx.numpy_helper.to_array(i) for i in model.graph.initializer if i.name in names
+    )
+    assert thresholds.dtype == np.float32 and thresholds.size == 3  # 4 clusters of 200 digits
+    z = np.random.default_rng(0).standard_normal((2 * thresholds.size, 65)).astype(np.float32)
+    z[:, -1] = np.concatenate([thresholds - 2e-4, thresholds + 2e-4])
+    half = Sampler(path, backend="cpu").generate(z)
+    full = Sampler(dcgan_exports["fp32"].path, backend="cpu").generate(z)
+    atol, rtol = DEFAULT_TOLERANCES["fp16"]
+    bound = 8 * (atol + rtol)  # the parity bound in data units (0..16 from [-1, 1])
+    # Just below and just above a threshold the clusters differ, and so do the images...
+    assert (
+        np.abs(full[: thresholds.size] - full[thresholds.size :]).max(axis=(1, 2, 3)).min() > bound
+    )
+    # ...and float16 keeps every latent on the float32 graph's side of its threshold.
+    assert np.abs(half - full).max() <= bound
 
 
 def test_vae_converts_both_graphs(train_briefly: Trainer, digits_npz: Path, tmp_path: Path) -> None:

@@ -182,3 +182,57 @@ def test_odd_size_rgb_images_train_and_export(tmp_path: Path) -> None:
     x = Sampler(tmp_path / "rgb12.onnx", backend="cpu").sample(3, seed=0)
     assert x.shape == (3, 3, 12, 12)
     assert x.min() >= -1e-3 and x.max() <= 255.0 + 1e-3
+
+
+# --- self-conditioning on k-means clusters ----------------------------------------------------
+
+
+def test_default_clusters_follow_the_data_size() -> None:
+    from genedge.train.families.dcgan import default_clusters
+
+    assert [default_clusters(n) for n in (0, 99, 100, 1797, 5000, 60000)] == [0, 0, 2, 35, 50, 50]
+    family = get_family("dcgan")
+    info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=1000)
+    hp = family.defaults(info)
+    assert (hp["clusters"], hp["mode_seeking"], family.latent_dim(hp)) == (20, 0.5, 65)
+    with pytest.raises(InputError, match="clusters must be 0"):
+        family.build({**hp, "clusters": 1}, info)
+    with pytest.raises(InputError, match="clusters must be 0"):
+        family.build({**hp, "clusters": 1001}, info)
+
+
+def test_latent_picks_each_cluster_by_its_share_of_the_data() -> None:
+    from genedge.train.families.dcgan import ClusterPickingSampler
+
+    family = get_family("dcgan")
+    info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=600)
+    hp = {**family.defaults(info), "clusters": 4}
+    models = family.build(hp, info)
+    # Four planted blobs of 60, 120, 180 and 240 images: the clusters k-means must find.
+    rng = np.random.default_rng(0)
+    sizes = [60, 120, 180, 240]
+    x = np.concatenate([np.full((n, 1, 8, 8), -0.75 + 0.5 * i) for i, n in enumerate(sizes)])
+    x = (x + rng.normal(0, 0.05, x.shape)).astype(np.float32)
+    labels = rng.integers(0, 10, len(x))  # the data's own labels are never used
+    clusters = family.training_labels(models, hp, x, labels, seed=0)
+    assert sorted(np.bincount(clusters).tolist()) == sizes
+    g = models["G"]
+    torch.testing.assert_close(g.thresholds, models["G_ema"].thresholds)
+    u = torch.from_numpy(np.random.default_rng(1).standard_normal((200000, 1)).astype(np.float32))
+    shares = np.bincount(g.pick(u).numpy(), minlength=4) / len(u)
+    np.testing.assert_allclose(shares, np.bincount(clusters) / len(x), atol=0.005)
+    # The exported sampler reads the cluster from the latent's last value.
+    sampler = ClusterPickingSampler(g).eval()
+    z = torch.randn(3, family.latent_dim(hp))
+    with torch.no_grad():
+        torch.testing.assert_close(sampler(z), g(z[:, :-1], g.pick(z[:, -1:])))
+
+
+def test_plain_dcgan_ignores_labels() -> None:
+    family = get_family("dcgan")
+    info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=1000)
+    hp = {**family.defaults(info), "clusters": 0}
+    models = family.build(hp, info)
+    x = np.zeros((10, 1, 8, 8), np.float32)
+    assert family.training_labels(models, hp, x, np.arange(10), seed=0) is None
+    assert family.latent_dim(hp) == hp["z_dim"]

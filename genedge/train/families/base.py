@@ -6,6 +6,7 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -70,6 +71,18 @@ class Family(ABC):
     @abstractmethod
     def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
         """The graphs the artifact set holds, with inputs and outputs (``sampler`` at least)."""
+
+    def training_labels(
+        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
+    ) -> np.ndarray | None:
+        """The labels ``train_step`` gets with each batch: the data's own by default.
+
+        Called once per training start (fresh or resumed), after ``build`` and before the first
+        step, with all the data in model units; a family may derive labels of its own here
+        (e.g. clusters) and store what its sampler needs about them in ``models``. Must be
+        deterministic in its arguments, so that a resumed run gets the same labels.
+        """
+        return y
 
     def latent_dim(self, hp: dict[str, Any]) -> int:
         return int(hp["z_dim"])
