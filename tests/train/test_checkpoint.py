@@ -99,4 +99,4 @@ def test_checkpoint_weights_are_safetensors_not_pickle(tmp_path: Path) -> None:
     assert weights
     header_len = int.from_bytes(weights[0].read_bytes()[:8], "little")
     header = json.loads(weights[0].read_bytes()[8 : 8 + header_len])
-    assert "model/G/net.0.weight" in header
+    assert "model/G/body.body.net.0.weight" in header  # the self-conditioned G(z, cluster)

@@ -188,7 +188,7 @@ def test_odd_size_rgb_images_train_and_export(tmp_path: Path) -> None:
 
 
 def test_default_clusters_follow_the_data_size() -> None:
-    from genedge.train.families.dcgan import default_clusters
+    from genedge.train.families.conditional import default_clusters
 
     assert [default_clusters(n) for n in (0, 99, 100, 1797, 5000, 60000)] == [0, 0, 2, 35, 50, 50]
     family = get_family("dcgan")
@@ -202,7 +202,7 @@ def test_default_clusters_follow_the_data_size() -> None:
 
 
 def test_latent_picks_each_cluster_by_its_share_of_the_data() -> None:
-    from genedge.train.families.dcgan import ClusterPickingSampler
+    from genedge.train.families.conditional import ClusterPickingSampler
 
     family = get_family("dcgan")
     info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=600)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -124,6 +125,12 @@ class CGANFamily(GANFamily):
             "D": ProjectionDiscriminator(features, k),
         }
         return with_ema(models, hp)
+
+    def training_labels(
+        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
+    ) -> np.ndarray | None:
+        """The data's own labels."""
+        return y
 
     def train_step(
         self,

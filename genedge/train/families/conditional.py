@@ -1,17 +1,35 @@
-"""The pieces of label-conditioned GAN training shared by ``cgan`` (real labels) and the
-self-conditioned ``dcgan`` (k-means cluster labels): G(z, y), the projection discriminator, and
-one training step with mode-seeking pairs.
+"""Label-conditioned GAN training, shared by ``cgan`` (the data's labels) and the
+self-conditioned ``gan`` and ``dcgan`` (k-means cluster labels): G(z, y), the projection
+discriminator, one training step with mode-seeking pairs, and the sampler that picks a cluster
+from the latent.
+
+Self-conditioning (Liu et al., "Diverse Image Generation via Self-Conditioned GANs", CVPR 2020):
+an unconditional generator maps one connected latent space onto every mode of the data, so
+what it draws between two modes (a 3 turning into an 8, the bridge between two blobs of a toy)
+is off the data. Clustering the real data and conditioning G and D on the cluster makes each
+target narrower and lets G jump between clusters; the exported sampler still takes one latent,
+whose last value picks the cluster through the N(0, 1) quantiles of the clusters' shares of the
+data, so sampling the latent samples each cluster as often as the data holds it. No labels are
+used.
 """
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from genedge.runtime.errors import InputError
+from genedge.train.clusters import kmeans
 from genedge.train.families.base import Models, Optimizers
-from genedge.train.families.gan import adversarial_step, mode_seeking_loss
+from genedge.train.run import DataInfo
+
+#: Self-conditioning's default: this many clusters at most, and at least this many samples each.
+MAX_CLUSTERS = 50
+SAMPLES_PER_CLUSTER = 50
 
 
 class ConditionalGenerator(nn.Module):
@@ -70,6 +88,9 @@ def conditional_step(
     two latents, and G is penalised when their images are closer than their latents. Without it
     a conditional G learns to ignore z and draws one image per class.
     """
+    # Imported here: gan.py builds its self-conditioned models from this module.
+    from genedge.train.families.gan import adversarial_step, mode_seeking_loss
+
     z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
     weight = float(hp.get("mode_seeking", 0.0))
     half = x.shape[0] // 2
@@ -85,3 +106,81 @@ def conditional_step(
     return adversarial_step(
         models, opts, hp, x, fake, discriminate, lambda f: mode_seeking_loss(f, z, weight)
     )
+
+
+class SelfConditionedGenerator(nn.Module):
+    """``G(z, cluster)`` for training, plus what the sampler needs to pick clusters from a latent.
+
+    ``thresholds`` holds the N(0, 1) quantiles of the clusters' cumulative shares of the data:
+    a standard-normal ``u`` falls in cluster ``k`` (the number of thresholds below ``u``) with
+    that cluster's share. It is a buffer, so checkpoints and the EMA copy carry it.
+
+    Args:
+        body: The conditional generator ``G(z, y)``.
+        clusters: Number of clusters.
+    """
+
+    def __init__(self, body: ConditionalGenerator, clusters: int) -> None:
+        super().__init__()
+        self.body = body
+        self.register_buffer("thresholds", torch.zeros(clusters - 1))
+
+    def set_shares(self, counts: np.ndarray) -> None:
+        """Set the thresholds from each cluster's number of images (all positive)."""
+        cumulative = np.cumsum(counts)[:-1] / counts.sum()
+        normal = NormalDist()
+        values = [normal.inv_cdf(float(c)) for c in cumulative]
+        self.thresholds.copy_(torch.tensor(values, dtype=torch.float32))
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.body(z, y)
+
+    def pick(self, u: torch.Tensor) -> torch.Tensor:
+        """The cluster of each standard-normal value ``u`` ``(N, 1)``: int64 ``(N,)``."""
+        return (u > self.thresholds).sum(1)
+
+
+class ClusterPickingSampler(nn.Module):
+    """The exported sampler of a self-conditioned G: ``z`` ``(N, z_dim + 1)`` -> images; the
+    last latent value picks the cluster."""
+
+    def __init__(self, generator: SelfConditionedGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        cluster = self.generator.pick(z[:, -1:])
+        return self.generator(z[:, :-1], cluster)
+
+
+def default_clusters(size: int) -> int:
+    """Clusters for a data set of ``size`` samples: one per :data:`SAMPLES_PER_CLUSTER`, at most
+    :data:`MAX_CLUSTERS`; 0 (no self-conditioning) under two clusters' worth."""
+    k = min(MAX_CLUSTERS, size // SAMPLES_PER_CLUSTER)
+    return k if k >= 2 else 0
+
+
+def cluster_labels(models: Models, hp: dict[str, Any], x: np.ndarray, seed: int) -> np.ndarray:
+    """The k-means cluster of each sample of ``x``, with G's (and its EMA's) thresholds set
+    from the clusters' sizes."""
+    k = int(hp["clusters"])
+    clusters = kmeans(x, k, seed)
+    counts = np.bincount(clusters, minlength=k)
+    for name in ("G", "G_ema"):
+        if name in models:
+            models[name].set_shares(counts)
+    return clusters
+
+
+def check_clusters(hp: dict[str, Any], info: DataInfo) -> int:
+    """``hp["clusters"]`` once checked against the data.
+
+    Raises:
+        InputError: Negative, 1, or more than the data's samples.
+    """
+    k = int(hp.get("clusters", 0))
+    if k < 0 or k == 1 or (info.size and k > info.size):
+        raise InputError(
+            f"clusters must be 0 (off) or 2..{info.size or 'the number of samples'}, got {k}"
+        )
+    return k

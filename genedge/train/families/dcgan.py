@@ -7,12 +7,9 @@ the first, by default) and a linear logit.
 Losses, optimiser and training step are the classic GAN's (see :mod:`genedge.train.families.gan`
 and docs/models.md).
 
-Self-conditioning (``clusters`` > 0, the default for data sets of 100 images or more): the
-training images are split into k-means clusters (:mod:`genedge.train.clusters`), G becomes
-``G(z, cluster)`` and D a projection discriminator on the cluster, trained like ``cgan`` with
-mode-seeking pairs. The exported sampler still takes one latent: its last value picks the
-cluster, through the normal quantiles of the clusters' shares of the data, so drawing the latent
-from N(0, 1) draws each cluster as often as the data holds it. No labels are used.
+Self-conditioning (``clusters`` > 0, the default for 100 images or more; see
+:mod:`genedge.train.families.conditional`): G becomes ``G(z, cluster)`` over k-means clusters of
+the images and D a projection discriminator on the cluster, trained with mode-seeking pairs.
 
 Images of any size work: ``h0 = H / 2**k`` with the largest ``k`` (at most
 :data:`MAX_UPSAMPLES`) that divides both sides and leaves at least :data:`MIN_SIDE` pixels, so
@@ -23,23 +20,19 @@ into a reshape, so the exported graph has a free batch axis.
 
 from __future__ import annotations
 
-from statistics import NormalDist
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from genedge.runtime.errors import InputError
-from genedge.runtime.manifest import GraphSpec, TensorSpec
-from genedge.train.clusters import kmeans
-from genedge.train.families.base import Models, Optimizers
+from genedge.train.families.base import Models
 from genedge.train.families.conditional import (
     ConditionalGenerator,
     ProjectionDiscriminator,
-    conditional_step,
+    default_clusters,
 )
-from genedge.train.families.gan import GANFamily, with_ema
+from genedge.train.families.gan import GANFamily
 from genedge.train.run import DataInfo
 
 #: At most this many doubling blocks in G (and halving blocks in D).
@@ -48,9 +41,6 @@ MAX_UPSAMPLES = 4
 MIN_SIDE = 2
 #: D's normalisation choices.
 D_NORMS = ("batch", "spectral", "none")
-#: Self-conditioning's default: this many clusters at most, and at least this many images each.
-MAX_CLUSTERS = 50
-IMAGES_PER_CLUSTER = 50
 
 
 def upsample_plan(height: int, width: int) -> tuple[int, int, int]:
@@ -188,58 +178,6 @@ class ConvDiscriminator(nn.Module):
         return self.head(self.features(x)).squeeze(1)
 
 
-class SelfConditionedGenerator(nn.Module):
-    """``G(z, cluster)`` for training, plus what the sampler needs to pick clusters from a latent.
-
-    ``thresholds`` holds the N(0, 1) quantiles of the clusters' cumulative shares of the data:
-    a standard-normal ``u`` falls in cluster ``k`` (the number of thresholds below ``u``) with
-    that cluster's share. It is a buffer, so checkpoints and the EMA copy carry it.
-
-    Args:
-        body: The conditional generator ``G(z, y)``.
-        clusters: Number of clusters.
-    """
-
-    def __init__(self, body: ConditionalGenerator, clusters: int) -> None:
-        super().__init__()
-        self.body = body
-        self.register_buffer("thresholds", torch.zeros(clusters - 1))
-
-    def set_shares(self, counts: np.ndarray) -> None:
-        """Set the thresholds from each cluster's number of images (all positive)."""
-        cumulative = np.cumsum(counts)[:-1] / counts.sum()
-        normal = NormalDist()
-        values = [normal.inv_cdf(float(c)) for c in cumulative]
-        self.thresholds.copy_(torch.tensor(values, dtype=torch.float32))
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.body(z, y)
-
-    def pick(self, u: torch.Tensor) -> torch.Tensor:
-        """The cluster of each standard-normal value ``u`` ``(N, 1)``: int64 ``(N,)``."""
-        return (u > self.thresholds).sum(1)
-
-
-class ClusterPickingSampler(nn.Module):
-    """The exported sampler of a self-conditioned G: ``z`` ``(N, z_dim + 1)`` -> images; the
-    last latent value picks the cluster."""
-
-    def __init__(self, generator: SelfConditionedGenerator) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        cluster = self.generator.pick(z[:, -1:])
-        return self.generator(z[:, :-1], cluster)
-
-
-def default_clusters(size: int) -> int:
-    """Clusters for a data set of ``size`` images: one per :data:`IMAGES_PER_CLUSTER`, at most
-    :data:`MAX_CLUSTERS`; 0 (plain DCGAN) under two clusters' worth."""
-    k = min(MAX_CLUSTERS, size // IMAGES_PER_CLUSTER)
-    return k if k >= 2 else 0
-
-
 class DCGANFamily(GANFamily):
     """Deep convolutional GAN (Radford et al. 2016) for images of any size and channel count.
 
@@ -276,80 +214,26 @@ class DCGANFamily(GANFamily):
             "mode_seeking": 0.5 if clusters else 0.0,
         }
 
-    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
-        """G and D for this image shape (self-conditioned on ``clusters`` when > 0).
+    def plain_networks(self, hp: dict[str, Any], info: DataInfo) -> Models:
+        """The convolutional G(z) and D(x).
 
         Raises:
-            InputError: ``d_norm`` is not one of :data:`D_NORMS`, or ``clusters`` is negative,
-                1, or more than the data's images.
+            InputError: ``d_norm`` is not one of :data:`D_NORMS`.
         """
         shape = tuple(info.sample_shape)
-        k = _clusters(hp, info)
-        width, norm = int(hp["d_width"]), str(hp["d_norm"])
-        models: Models
-        if k:
-            embed = int(hp["embed_dim"])
-            body = ConvGenerator(int(hp["z_dim"]) + embed, shape, int(hp["g_width"]))
-            features = ConvFeatures(shape, width, discriminator_blocks(shape), norm)
-            models = {
-                "G": SelfConditionedGenerator(ConditionalGenerator(body, k, embed), k),
-                "D": ProjectionDiscriminator(features, k),
-            }
-        else:
-            models = {
-                "G": ConvGenerator(int(hp["z_dim"]), shape, int(hp["g_width"])),
-                "D": ConvDiscriminator(shape, width, norm),
-            }
-        return with_ema(models, hp)
+        return {
+            "G": ConvGenerator(int(hp["z_dim"]), shape, int(hp["g_width"])),
+            "D": ConvDiscriminator(shape, int(hp["d_width"]), str(hp["d_norm"])),
+        }
 
-    def training_labels(
-        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
-    ) -> np.ndarray | None:
-        """The k-means cluster of each image (``None`` without self-conditioning: the data's
-        own labels are never used). Sets G's cluster thresholds from the clusters' sizes."""
-        k = int(hp.get("clusters", 0))
-        if not k:
-            return None
-        clusters = kmeans(x, k, seed)
-        counts = np.bincount(clusters, minlength=k)
-        for name in ("G", "G_ema"):
-            if name in models:
-                models[name].set_shares(counts)
-        return clusters
-
-    def train_step(
-        self,
-        models: Models,
-        opts: Optimizers,
-        x: torch.Tensor,
-        y: torch.Tensor | None,
-        gen: torch.Generator,
-        hp: dict[str, Any],
-    ) -> dict[str, float]:
-        """A self-conditioned step on the batch's clusters ``y``, or the classic GAN's step."""
-        if int(hp.get("clusters", 0)) and y is not None:
-            return conditional_step(models, opts, x, y, gen, hp)
-        return super().train_step(models, opts, x, y, gen, hp)
-
-    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
-        g = models.get("G_ema", models["G"])
-        return (ClusterPickingSampler(g) if int(hp.get("clusters", 0)) else g).eval()
-
-    def latent_dim(self, hp: dict[str, Any]) -> int:
-        """``z_dim``, plus the value that picks the cluster when self-conditioned."""
-        return int(hp["z_dim"]) + (1 if int(hp.get("clusters", 0)) else 0)
-
-    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
-        """The sampler graph: latent ``z`` in (``latent_dim`` wide), ``x`` out."""
-        z = TensorSpec("z", "float32", ("batch", self.latent_dim(hp)), "latent")
-        x = TensorSpec("x", "float32", ("batch", *info.sample_shape))
-        return {"sampler": GraphSpec(None, (z,), (x,))}
-
-
-def _clusters(hp: dict[str, Any], info: DataInfo) -> int:
-    k = int(hp.get("clusters", 0))
-    if k < 0 or k == 1 or (info.size and k > info.size):
-        raise InputError(
-            f"clusters must be 0 (off) or 2..{info.size or 'the number of images'}, got {k}"
-        )
-    return k
+    def conditional_networks(self, hp: dict[str, Any], info: DataInfo, k: int) -> Models:
+        """The convolutional G(z, y) and projection D(x, y) over ``k`` clusters."""
+        shape = tuple(info.sample_shape)
+        embed = int(hp["embed_dim"])
+        body = ConvGenerator(int(hp["z_dim"]) + embed, shape, int(hp["g_width"]))
+        blocks = discriminator_blocks(shape)
+        features = ConvFeatures(shape, int(hp["d_width"]), blocks, str(hp["d_norm"]))
+        return {
+            "G": ConditionalGenerator(body, k, embed),
+            "D": ProjectionDiscriminator(features, k),
+        }

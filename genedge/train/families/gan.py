@@ -10,6 +10,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +18,16 @@ from torch import nn
 from genedge.runtime.errors import InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.families.base import Family, Models, Optimizers, flat_size
+from genedge.train.families.conditional import (
+    ClusterPickingSampler,
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+    SelfConditionedGenerator,
+    check_clusters,
+    cluster_labels,
+    conditional_step,
+    default_clusters,
+)
 from genedge.train.run import DataInfo
 
 
@@ -206,26 +217,67 @@ class GANFamily(Family):
     kinds = ("image", "points")
 
     def defaults(self, info: DataInfo) -> dict[str, Any]:
-        points = info.kind == "points"
+        """Defaults per data kind. Points are self-conditioned on k-means clusters (see
+        :mod:`genedge.train.families.conditional`): on ring8 and grid25 that reaches every mode
+        with all samples on a mode in 3000 steps, where the best plain GAN (3 x 256 G, PacGAN,
+        20000 annealed steps) left 25% of grid25's samples on the bridges between modes."""
+        if info.kind == "points":
+            clusters = default_clusters(info.size)
+            return {
+                "z_dim": 2,
+                "g_hidden": [128, 128] if clusters else [256, 256, 256],
+                "d_hidden": [128, 128],
+                "batch_size": 256,
+                "steps": 3000 if clusters else 20000,
+                "lr": 1e-3 if clusters else 5e-4,
+                "beta1": 0.5,
+                "beta2": 0.999,
+                "ema": 0.999,
+                "pack": 1 if clusters else 2,
+                "lr_decay": 0.0 if clusters else 0.5,
+                "mode_seeking": 0.0,
+                "out_act": "tanh" if clusters else "linear",
+                "clusters": clusters,
+                "embed_dim": 16,
+            }
         return {
-            "z_dim": 2 if points else 100,
-            "g_hidden": [256, 256, 256] if points else [128, 256],
-            "d_hidden": [128, 128] if points else [256, 128],
-            "batch_size": 256 if points else 64,
-            "steps": 20000 if points else 8000,
-            "lr": 5e-4 if points else 2e-4,
+            "z_dim": 100,
+            "g_hidden": [128, 256],
+            "d_hidden": [256, 128],
+            "batch_size": 64,
+            "steps": 8000,
+            "lr": 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
             "ema": 0.999,
-            "pack": 2 if points else 1,
-            "lr_decay": 0.5 if points else 0.0,
+            "pack": 1,
+            "lr_decay": 0.0,
             "mode_seeking": 0.0,
-            "out_act": "linear" if points else "tanh",
+            "out_act": "tanh",
+            "clusters": 0,
+            "embed_dim": 16,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
+        """G and D, self-conditioned on ``hp["clusters"]`` k-means clusters when > 0.
+
+        Raises:
+            InputError: Bad ``clusters`` (negative, 1, more than the data's samples), or a
+                network setting the family's networks refuse.
+        """
+        k = check_clusters(hp, info)
+        if not k:
+            return with_ema(self.plain_networks(hp, info), hp)
+        if int(hp.get("pack", 1)) > 1:
+            raise InputError("pack > 1 works without clusters only; set pack=1 or clusters=0")
+        models = self.conditional_networks(hp, info, k)
+        models["G"] = SelfConditionedGenerator(models["G"], k)
+        return with_ema(models, hp)
+
+    def plain_networks(self, hp: dict[str, Any], info: DataInfo) -> Models:
+        """The MLP G(z) and D(x) (D judging ``pack`` samples at once)."""
         shape = tuple(info.sample_shape)
-        models: Models = {
+        return {
             "G": MLPGenerator(
                 int(hp["z_dim"]), list(hp["g_hidden"]), shape, str(hp.get("out_act", "tanh"))
             ),
@@ -234,7 +286,24 @@ class GANFamily(Family):
                 (int(hp.get("pack", 1)) * flat_size(shape),), list(hp["d_hidden"])
             ),
         }
-        return with_ema(models, hp)
+
+    def conditional_networks(self, hp: dict[str, Any], info: DataInfo, k: int) -> Models:
+        """The MLP G(z, y) and projection D(x, y) over ``k`` clusters."""
+        shape = tuple(info.sample_shape)
+        embed = int(hp["embed_dim"])
+        g_in = int(hp["z_dim"]) + embed
+        body = MLPGenerator(g_in, list(hp["g_hidden"]), shape, str(hp.get("out_act", "tanh")))
+        return {
+            "G": ConditionalGenerator(body, k, embed),
+            "D": ProjectionDiscriminator(MLPFeatures(shape, list(hp["d_hidden"])), k),
+        }
+
+    def training_labels(
+        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
+    ) -> np.ndarray | None:
+        """The k-means cluster of each sample when self-conditioned, else ``None``: the
+        data's own labels are never used by an unconditional family."""
+        return cluster_labels(models, hp, x, seed) if int(hp.get("clusters", 0)) else None
 
     def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
         betas = (float(hp["beta1"]), float(hp["beta2"]))
@@ -252,6 +321,9 @@ class GANFamily(Family):
         gen: torch.Generator,
         hp: dict[str, Any],
     ) -> dict[str, float]:
+        """A step conditioned on the batch's clusters ``y``, or the classic GAN's step."""
+        if int(hp.get("clusters", 0)) and y is not None:
+            return conditional_step(models, opts, x, y, gen, hp)
         z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
         pack = int(hp.get("pack", 1))
         weight = float(hp.get("mode_seeking", 0.0))
@@ -261,9 +333,15 @@ class GANFamily(Family):
         )
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
-        return models.get("G_ema", models["G"]).eval()
+        g = models.get("G_ema", models["G"])
+        return (ClusterPickingSampler(g) if int(hp.get("clusters", 0)) else g).eval()
+
+    def latent_dim(self, hp: dict[str, Any]) -> int:
+        """``z_dim``, plus the value that picks the cluster when self-conditioned."""
+        return int(hp["z_dim"]) + (1 if int(hp.get("clusters", 0)) else 0)
 
     def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
-        z = TensorSpec("z", "float32", ("batch", int(hp["z_dim"])), "latent")
+        """The sampler graph: latent ``z`` in (``latent_dim`` wide), ``x`` out."""
+        z = TensorSpec("z", "float32", ("batch", self.latent_dim(hp)), "latent")
         x = TensorSpec("x", "float32", ("batch", *info.sample_shape))
         return {"sampler": GraphSpec(None, (z,), (x,))}
