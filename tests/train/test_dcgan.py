@@ -136,7 +136,8 @@ def test_learns_digits(digits_run: Path) -> None:
     untrained = torch_sampler(cfg, family, family.build(cfg.hparams, cfg.data_info))
     before = _distances(untrained.sample(1000, seed=1), real)
     after = _distances(load_torch_sampler(digits_run).sample(1000, seed=1), real)
-    # Measured (seed 0, 300 steps): mean-image L2 41.7 -> 3.7, histogram TV 0.92 -> 0.043.
+    # Measured (seed 0, 300 steps, 35 clusters): mean-image L2 41.7 -> 3.2, histogram TV
+    # 0.90 -> 0.069.
     assert after[0] < 0.3 * before[0], (before, after)
     assert after[1] < 0.25 * before[1], (before, after)
     assert (digits_run / "samples" / "latest.png").stat().st_size > 0

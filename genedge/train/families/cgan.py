@@ -89,7 +89,7 @@ class CGANFamily(GANFamily):
             "d_width": 32,
             "d_norm": "batch",
             "batch_size": 64,
-            "steps": 6000,
+            "steps": 8000,
             "lr": 2e-4,
             "beta1": 0.5,
             "beta2": 0.999,
