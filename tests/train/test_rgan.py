@@ -104,6 +104,17 @@ def test_learns_smooth_varied_sequences(rgan_run: Path) -> None:
     assert fake["w1"] < 0.75 * init["w1"]
 
 
+def test_samples_come_from_the_moving_average_of_g(rgan_run: Path) -> None:
+    cfg, family, models, _ = load_trained(rgan_run)
+    assert cfg.hparams["ema"] == 0.999
+    averaged = torch_sampler(cfg, family, models).sample(64, seed=3)
+    raw = torch_sampler(cfg, family, {**models, "G_ema": models["G"]}).sample(64, seed=3)
+    # The checkpoint holds both; export and sampling read the average, which trails G.
+    assert not np.allclose(averaged, raw, atol=1e-3)
+    for e, g in zip(models["G_ema"].parameters(), models["G"].parameters(), strict=True):
+        assert e.shape == g.shape and not e.requires_grad
+
+
 # --- export and sampling -----------------------------------------------------------------------
 
 

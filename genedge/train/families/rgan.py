@@ -20,7 +20,7 @@ from torch import nn
 
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.families.base import Family, Models, Optimizers
-from genedge.train.families.gan import adversarial_step
+from genedge.train.families.gan import adversarial_step, with_ema
 from genedge.train.run import DataInfo
 
 #: Gain on the first differences D sees: steps of smooth data are small next to their levels.
@@ -110,17 +110,19 @@ class RGANFamily(Family):
             "beta2": 0.999,
             "static_latent": True,
             "lr_decay": 0.5,
+            "ema": 0.999,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
         features = int(info.sample_shape[-1])
         hidden, layers = int(hp["hidden"]), int(hp["layers"])
-        return {
+        models: Models = {
             "G": GRUGenerator(
                 int(hp["z_dim"]), hidden, layers, features, bool(hp.get("static_latent", False))
             ),
             "D": GRUDiscriminator(features, hidden, layers),
         }
+        return with_ema(models, hp)
 
     def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
         betas = (float(hp["beta1"]), float(hp["beta2"]))
@@ -147,7 +149,7 @@ class RGANFamily(Family):
         return adversarial_step(models, opts, hp, x, fake, models["D"])
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
-        return models["G"].eval()
+        return models.get("G_ema", models["G"]).eval()
 
     def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
         z = TensorSpec("z", "float32", ("batch", "length", int(hp["z_dim"])), "latent")
