@@ -96,7 +96,7 @@ def test_learns_digit_classes(tmp_path: Path, short_run: ShortRun) -> None:
     x0, y0 = _untrained_sampler(run).sample_labelled(500, seed=1)
     acc = float((clf.predict(x.reshape(500, -1) / 16) == y).mean())
     before = float((clf.predict(x0.reshape(500, -1) / 16) == y0).mean())
-    # Measured (seed 0, 400 steps): 0.76 after training, 0.10 before (chance is 0.1). Without
+    # Measured (seed 0, 400 steps): 0.90 after training, 0.10 before (chance is 0.1). Without
     # mode seeking it read 1.00 after 200 steps, but G drew one image per class.
     assert acc > 0.6, acc
     assert before < 0.3, before
@@ -111,7 +111,8 @@ def test_learns_digit_classes(tmp_path: Path, short_run: ShortRun) -> None:
 
     flat_real = real.x.reshape(len(real), -1)
     ratio = spread(x.reshape(500, -1), y) / spread(flat_real, real.y)
-    # Measured: 1.01; 0.29 with mode_seeking=0 (the one-image-per-class collapse).
+    # Measured: 0.92 (1.01 with mode_seeking=0.5); 0.29 with mode_seeking=0 (the
+    # one-image-per-class collapse).
     assert ratio > 0.6, ratio
 
 

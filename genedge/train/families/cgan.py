@@ -95,7 +95,7 @@ class CGANFamily(GANFamily):
             "beta2": 0.999,
             "ema": 0.999,
             "lr_decay": 0.5,
-            "mode_seeking": 0.5,
+            "mode_seeking": 0.2,
         }
 
     def build(self, hp: dict[str, Any], info: DataInfo) -> Models:

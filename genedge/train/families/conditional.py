@@ -126,7 +126,7 @@ class SelfConditionedGenerator(nn.Module):
         self.register_buffer("thresholds", torch.zeros(clusters - 1))
 
     def set_shares(self, counts: np.ndarray) -> None:
-        """Set the thresholds from each cluster's number of images (all positive)."""
+        """Set the thresholds from each cluster's number of samples (all positive)."""
         cumulative = np.cumsum(counts)[:-1] / counts.sum()
         normal = NormalDist()
         values = [normal.inv_cdf(float(c)) for c in cumulative]
