@@ -544,6 +544,17 @@ def sample(
     out.print(f"backend: {escape(getattr(sampler, 'backend_selection', sampler.backend))}")
 
 
+def _latent_text(m: Any) -> str:
+    """The latent size, spelling out a self-conditioned model's cluster pick."""
+    clusters = int(m.provenance.get("hparams", {}).get("clusters", 0) or 0)
+    if clusters and m.family in ("gan", "dcgan"):
+        return (
+            f"{m.latent_dim} ({m.latent_dim - 1} noise + 1 that picks one of {clusters} "
+            "k-means clusters)"
+        )
+    return f"{m.latent_dim}"
+
+
 @app.command()
 def info(
     model: Annotated[Path, typer.Argument(help="An .onnx artifact.")],
@@ -572,7 +583,7 @@ def info(
         ("family", m.family),
         ("schema", f"{m.schema_version} (genedge {m.genedge_version})"),
         ("precision", m.precision),
-        ("latent", f"{m.latent_dim}"),
+        ("latent", _latent_text(m)),
         ("sample", f"{m.output_kind} {tuple(m.sample_shape)}, data range {m.value_range}"),
         ("classes", str(m.num_classes) if m.num_classes else "-"),
         ("size", f"{size / 1024:.0f} KiB"),

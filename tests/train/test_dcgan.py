@@ -1,4 +1,5 @@
-"""Tests for the dcgan family: exact sizes for any image, learning on digits, eval-mode export."""
+"""Tests for the dcgan family: exact sizes for any image, learning on digits, eval-mode export,
+self-conditioning on k-means clusters."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import onnx
 import pytest
 import torch
 from torch import nn
+from typer.testing import CliRunner
 
+from genedge.cli import app
 from genedge.runtime.errors import DataError, InputError
 from genedge.train.families import get_family
 from genedge.train.families.dcgan import upsample_plan
@@ -165,6 +168,10 @@ def test_export_parity_eval_mode_batchnorm(digits_run: Path, tmp_path: Path) -> 
     assert x.min() >= -1e-4 and x.max() <= 16.0 + 1e-4
     assert sampler.manifest.family == "dcgan" and sampler.manifest.num_classes == 0
     np.testing.assert_allclose(x, sampler.sample(50, seed=0, batch_size=7), atol=1e-5)
+    shown = CliRunner().invoke(app, ["info", str(out)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    clusters = sampler.manifest.provenance["hparams"]["clusters"]
+    assert f"picks one of {clusters} k-means clusters" in shown.output
 
 
 def test_odd_size_rgb_images_train_and_export(tmp_path: Path) -> None:
