@@ -272,7 +272,7 @@ def markdown(results: list[dict], machine: dict) -> str:
     for r in results:
         for i, c in enumerate(r["checks"]):
             time_cell = f"{r['train_s']:.0f} ({r['budget_s']:.0f})" if i == 0 else ""
-            if i == 0 and r.get("threads", machine["threads"]) != machine["threads"]:
+            if i == 0 and r["threads"] != machine["threads"]:
                 time_cell += f", {r['threads']} thread{'s' if r['threads'] > 1 else ''}"
             lines.append(
                 f"| {r['row'] if i == 0 else ''} | {c['metric']} | {_fmt(c['value'])} "
@@ -297,6 +297,15 @@ def _write_results(out: Path, rows: dict[str, dict], machine: dict) -> None:
     print(f"wrote {len(ordered)} rows to {out / 'quality.json'} and {out / 'quality.md'}")
 
 
+def _read_results(path: Path) -> tuple[dict, list[dict]]:
+    """A ``quality.json``'s machine and rows, each row tagged with its torch threads (rows
+    written before rows recorded them ran with the file's machine setting)."""
+    d = json.loads(path.read_text())
+    for r in d["rows"]:
+        r.setdefault("threads", d["machine"]["threads"])
+    return d["machine"], d["rows"]
+
+
 def merge(sources: list[Path], out: Path) -> None:
     """Combine rows measured in separate runs (e.g. two rows trained side by side)."""
     rows: dict[str, dict] = {}
@@ -305,10 +314,9 @@ def merge(sources: list[Path], out: Path) -> None:
     for src in [out / "quality.json", *sources]:
         if not src.exists():
             continue
-        d = json.loads(src.read_text())
-        machine = machine or d["machine"]
-        for r in d["rows"]:
-            r.setdefault("threads", d["machine"]["threads"])
+        src_machine, src_rows = _read_results(src)
+        machine = machine or src_machine
+        for r in src_rows:
             rows[r["row"]] = r
             grid = src.parent / "quality" / f"{r['row']}.png"
             if src.parent.resolve() != out.resolve() and grid.exists():
@@ -367,7 +375,7 @@ def main() -> None:
     grids = args.out / "quality"
     grids.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "quality.json"
-    previous = json.loads(json_path.read_text())["rows"] if json_path.exists() else []
+    previous = _read_results(json_path)[1] if json_path.exists() else []
     results = {r["row"]: r for r in previous}
     for row in ROWS:
         if row.name not in wanted:

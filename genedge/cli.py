@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 
 from genedge import __version__
 from genedge.runtime.errors import BackendUnavailableError, GenedgeError, InputError
+
+if TYPE_CHECKING:
+    from genedge.runtime.manifest import Manifest
 
 app = typer.Typer(
     name="genedge",
@@ -544,10 +547,10 @@ def sample(
     out.print(f"backend: {escape(getattr(sampler, 'backend_selection', sampler.backend))}")
 
 
-def _latent_text(m: Any) -> str:
+def _latent_text(m: Manifest) -> str:
     """The latent size, spelling out a self-conditioned model's cluster pick."""
-    clusters = int(m.provenance.get("hparams", {}).get("clusters", 0) or 0)
-    if clusters and m.family in ("gan", "dcgan"):
+    clusters = int(m.provenance.get("hparams", {}).get("clusters", 0))
+    if clusters:
         return (
             f"{m.latent_dim} ({m.latent_dim - 1} noise + 1 that picks one of {clusters} "
             "k-means clusters)"

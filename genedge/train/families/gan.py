@@ -114,6 +114,11 @@ def with_ema(models: Models, hp: dict[str, Any]) -> Models:
     return models
 
 
+def sampling_generator(models: Models) -> nn.Module:
+    """The generator that export and sampling use: ``G_ema`` when there is one, else ``G``."""
+    return models.get("G_ema", models["G"])
+
+
 @torch.no_grad()
 def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
     """``ema <- decay * ema + (1 - decay) * G``; buffers (e.g. BatchNorm statistics) copied.
@@ -337,7 +342,7 @@ class GANFamily(Family):
         )
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
-        g = models.get("G_ema", models["G"])
+        g = sampling_generator(models)
         return (ClusterPickingSampler(g) if int(hp.get("clusters", 0)) else g).eval()
 
     def latent_dim(self, hp: dict[str, Any]) -> int:

@@ -20,7 +20,7 @@ from torch import nn
 
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.families.base import Family, Models, Optimizers
-from genedge.train.families.gan import adversarial_step, with_ema
+from genedge.train.families.gan import adversarial_step, sampling_generator, with_ema
 from genedge.train.run import DataInfo
 
 #: Gain on the first differences D sees: steps of smooth data are small next to their levels.
@@ -149,7 +149,7 @@ class RGANFamily(Family):
         return adversarial_step(models, opts, hp, x, fake, models["D"])
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
-        return models.get("G_ema", models["G"]).eval()
+        return sampling_generator(models).eval()
 
     def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
         z = TensorSpec("z", "float32", ("batch", "length", int(hp["z_dim"])), "latent")
