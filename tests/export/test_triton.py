@@ -1,8 +1,14 @@
-"""Triton model repositories: config.pbtxt agrees with the manifest, the model is the artifact."""
+"""Triton model repositories: config.pbtxt agrees with the manifest, the model is the artifact.
+
+The parse here uses a dependency-free subset of Triton's ModelConfig; test_triton_rules.py
+checks every family against the real one (from tritonclient) and Triton's shape rules.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -50,7 +56,9 @@ def _model_config_class() -> Any:
     tensor = [
         ("name", 1, _F.TYPE_STRING, one, ""),
         ("data_type", 2, _F.TYPE_ENUM, one, ".inference.DataType"),
+        ("reshape", 5, _F.TYPE_MESSAGE, one, ".inference.ModelTensorReshape"),
     ]
+    message("ModelTensorReshape", [("shape", 1, _F.TYPE_INT64, many, "")])
     message("ModelInput", [*tensor, ("dims", 4, _F.TYPE_INT64, many, "")])
     message("ModelOutput", [*tensor, ("dims", 3, _F.TYPE_INT64, many, "")])
     message(
@@ -159,7 +167,7 @@ def test_existing_model_folder_is_kept_unless_overwrite(artifact: Path, tmp_path
     with pytest.raises(OutputError, match="exists"):
         write_triton_repo(artifact, repo, instances=3)
     assert "count: 1" in (repo / "ring" / "config.pbtxt").read_text()
-    write_triton_repo(artifact, repo, instances=3, kind="KIND_CPU", overwrite=True)
+    write_triton_repo(artifact, repo, instances=3, kind="cpu", overwrite=True)
     cfg = parse_config((repo / "ring" / "config.pbtxt").read_text())
     assert cfg.instance_group[0].count == 3 and cfg.instance_group[0].kind == 2  # KIND_CPU
     assert sorted(p.name for p in repo.iterdir()) == ["ring"]
@@ -196,8 +204,8 @@ def test_sequence_model_with_batch_first_keeps_batching() -> None:
     assert [list(t.dims) for t in cfg.input] == [[-1, 4], [2, 16]]
 
 
-def test_labels_are_int64() -> None:
-    m = _manifest(
+def _cgan_manifest() -> Manifest:
+    return _manifest(
         [
             TensorSpec("z", "float32", ("batch", 4), "latent"),
             TensorSpec("y", "int64", ("batch",), "label"),
@@ -206,10 +214,35 @@ def test_labels_are_int64() -> None:
         family="cgan",
         num_classes=10,
     )
-    cfg = parse_config(triton_config(m, "c"))
+
+
+def test_labels_are_int64() -> None:
+    cfg = parse_config(triton_config(_cgan_manifest(), "c"))
     assert [type_name(cfg, t.data_type) for t in cfg.input] == ["TYPE_FP32", "TYPE_INT64"]
-    assert [list(t.dims) for t in cfg.input] == [[4], []]
     assert type_name(cfg, cfg.output[0].data_type) == "TYPE_FP16"
+
+
+def test_batch_only_label_is_dims_1_with_an_empty_reshape() -> None:
+    # Triton rejects `dims: [ ]` ("must specify 'dims'"): a tensor shaped (batch,) in the graph
+    # is declared [1] per item and reshaped to [] before the model sees it.
+    cfg = parse_config(triton_config(_cgan_manifest(), "c"))
+    z, y = cfg.input
+    assert list(z.dims) == [4] and not z.HasField("reshape")
+    assert list(y.dims) == [1] and y.HasField("reshape") and list(y.reshape.shape) == []
+    assert all(list(t.dims) for t in [*cfg.input, *cfg.output])
+
+
+def test_a_scalar_without_implicit_batching_is_an_input_error() -> None:
+    m = _manifest(
+        [
+            TensorSpec("z", "float32", ("batch", "length", 4), "latent"),
+            TensorSpec("h0", "float32", (2, "batch", 16), "state"),
+            TensorSpec("t", "float32", (), "data"),
+        ],
+        TensorSpec("x", "float32", ("batch", "length", 3)),
+    )
+    with pytest.raises(InputError, match="'t' is a scalar"):
+        triton_config(m, "seq")
 
 
 @pytest.mark.parametrize(
@@ -220,7 +253,9 @@ def test_labels_are_int64() -> None:
         ({"preferred_batch_sizes": ()}, "preferred"),
         ({"max_queue_delay_us": -1}, "max_queue_delay_us"),
         ({"instances": 0}, "instances"),
-        ({"kind": "GPU"}, "kind"),
+        ({"kind": "GPU"}, "instance kind must be one of gpu, cpu"),
+        ({"kind": "KIND_AUTO"}, "instance kind"),
+        ({"kind": None}, "instance kind"),
         ({"name": "../evil"}, "model name"),
     ],
 )
@@ -259,6 +294,45 @@ def test_a_recorded_engine_is_served_as_a_plan(artifact: Path, tmp_path: Path) -
     assert parse_config((folder / "config.pbtxt").read_text()).platform == "tensorrt_plan"
     with pytest.raises(InputError, match="batches up to 1024"):
         write_triton_repo(artifact, tmp_path / "r2", use_engine=plan, max_batch_size=2048)
+
+
+def test_kind_cpu_writes_a_cpu_instance_group(artifact: Path, tmp_path: Path) -> None:
+    default = parse_config(
+        (write_triton_repo(artifact, tmp_path / "gpu") / "config.pbtxt").read_text()
+    )
+    assert [g.kind for g in default.instance_group] == [1]  # KIND_GPU, as before
+    folder = write_triton_repo(artifact, tmp_path / "cpu", kind="cpu", instances=2)
+    text = (folder / "config.pbtxt").read_text()
+    assert "kind: KIND_CPU" in text
+    assert "--gpus" not in (folder / "README.txt").read_text()
+    (group,) = parse_config(text).instance_group
+    assert group.kind == 2 and group.count == 2  # KIND_CPU
+
+
+def test_an_engine_on_the_cpu_is_an_input_error(artifact: Path, tmp_path: Path) -> None:
+    plan = _record_fake_engine(artifact, model_sha256(artifact))
+    with pytest.raises(InputError, match="runs only on a GPU"):
+        write_triton_repo(artifact, tmp_path / "repo", use_engine=plan, kind="cpu")
+    assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=["022", "077", "002"])
+def test_written_files_honour_the_umask(artifact: Path, tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        folder = write_triton_repo(artifact, tmp_path / "repo")
+        folder = write_triton_repo(artifact, tmp_path / "repo", overwrite=True)  # the swap path
+    finally:
+        os.umask(old)
+
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    for d in (tmp_path / "repo", folder, folder / "1"):
+        assert mode(d) == 0o777 & ~umask, d
+    for f in (folder / "config.pbtxt", folder / "README.txt", folder / "1" / "model.onnx"):
+        assert mode(f) == 0o666 & ~umask, f
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["ring"]
 
 
 def test_foreign_or_stale_engines_are_refused(artifact: Path, tmp_path: Path) -> None:
