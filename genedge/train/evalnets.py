@@ -29,6 +29,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from genedge.runtime.atomic import write_bytes_atomic
+from genedge.train.threads import torch_scope
 
 #: Bump when the classifier's architecture or training changes: older cache entries are ignored.
 CLASSIFIER_VERSION = 2
@@ -137,8 +138,7 @@ def fit_classifier(
     """
     steps = int(np.clip(_EPOCHS * len(x) // _BATCH, _MIN_STEPS, _MAX_STEPS))
     size = int(min(x.shape[2:]))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_scope(seed=seed):
         net = ImageClassifier(int(x.shape[1]), size, num_classes)
     target = torch.from_numpy(np.asarray(y, np.int64))
     shift = size // 14
@@ -255,8 +255,7 @@ def discriminative_score(
     order = np.random.default_rng(seed).permutation(len(x))
     cut = int(0.8 * len(x))
     train, test = order[:cut], order[cut:]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_scope(seed=seed):
         net = _GRU(x.shape[2], 1, every_step=False)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -277,8 +276,7 @@ def predictive_score(train: np.ndarray, test: np.ndarray, seed: int = 0, steps: 
     Trained with the L1 loss on ``train`` (synthetic data, or real for the floor), it returns
     the mean absolute error on ``test``, in the data's units.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_scope(seed=seed):
         net = _GRU(train.shape[2], train.shape[2], every_step=True)
     tr = torch.from_numpy(np.asarray(train, np.float32))
     te = torch.from_numpy(np.asarray(test, np.float32))
@@ -311,8 +309,7 @@ def _fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps) if one_cycle else None
     net.train()
     batch = min(_BATCH, len(x))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # dropout masks
+    with torch_scope(seed=seed):  # dropout masks
         for _ in range(steps):
             idx = torch.randint(0, len(x), (batch,), generator=gen)
             inputs = x[idx] if augment is None else augment(x[idx], gen)

@@ -32,6 +32,7 @@ from genedge.runtime.vae import VAESampler
 from genedge.train import evalnets
 from genedge.train.data import Dataset, load_dataset
 from genedge.train.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
+from genedge.train.threads import torch_scope
 
 #: Built-in sets generated on demand: :func:`load_dataset` is asked for both halves' worth.
 _GENERATED = ("ring8", "grid25", "sines")
@@ -127,11 +128,14 @@ def evaluate(
         DataError: The data is unknown or unreadable, or does not fit the model (shape, classes).
         ArtifactError: The artifact or run folder cannot be loaded.
     """
-    import torch
-
     n = check_count(n)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    with torch_scope(threads):
+        return _evaluate(source, data, n, seed, backend, threads)
+
+
+def _evaluate(
+    source: str | Path, data: str, n: int, seed: int, backend: str, threads: int | None
+) -> EvalReport:
     sampler = open_source(source, backend, threads)
     mf = sampler.manifest
     ds = load_dataset(data, seed=seed, n=2 * n if data in _GENERATED else None)

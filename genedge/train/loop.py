@@ -17,14 +17,15 @@ import numpy as np
 import torch
 
 from genedge import __version__
-from genedge.runtime.errors import GenedgeError, InputError
+from genedge.runtime.errors import GenedgeError, InputError, Interrupted
 from genedge.train import distributed as ddp
 from genedge.train.checkpoint import list_checkpoints, load_checkpoint, restore, save_checkpoint
-from genedge.train.data import Dataset, load_dataset
+from genedge.train.data import DATA_OPTIONS, Dataset, load_dataset
 from genedge.train.families import get_family
 from genedge.train.families.base import Family, Models
 from genedge.train.preprocess import minmax, to_model_units
 from genedge.train.run import DataInfo, RunConfig, RunError, load_config, save_config
+from genedge.train.threads import check_threads, torch_scope
 
 
 class TrainingDiverged(GenedgeError):
@@ -73,6 +74,7 @@ def new_config(
     seed: int,
     ds: Dataset,
     world_size: int = 1,
+    data_options: dict[str, Any] | None = None,
 ) -> RunConfig:
     """A run configuration: the family's defaults for this data, with overrides applied.
 
@@ -81,7 +83,9 @@ def new_config(
     :data:`genedge.train.distributed.MIN_PROCESS_BATCH`, and otherwise grows to the next
     multiple of ``world_size`` that does; learning rates not given then follow it by the
     square-root rule (:func:`genedge.train.distributed.scaled_lr`), recorded in the
-    provenance under ``batch_scaling``.
+    provenance under ``batch_scaling``. ``data_options`` are how ``ds`` was read from
+    ``data`` (:func:`~genedge.train.data.load_dataset`'s keywords), kept so a resume reads it
+    alike.
     """
     family = get_family(family_name)
     info = data_info(ds)
@@ -117,6 +121,7 @@ def new_config(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"batch_scaling": scaling} if scaling else {}),
         },
+        data_options=dict(data_options or {}),
     )
 
 
@@ -130,7 +135,8 @@ def load_trained(run_dir: str | Path) -> tuple[RunConfig, Family, Models, int]:
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     family = get_family(cfg.family)
-    models = family.build(cfg.hparams, cfg.data_info)
+    with torch_scope(seed=cfg.seed):  # initial weights, overwritten below: keep the caller's RNG
+        models = family.build(cfg.hparams, cfg.data_info)
     ckpts = list_checkpoints(run_dir / "checkpoints")
     if not ckpts:
         raise RunError(f"{run_dir} has no checkpoint yet: train it first")
@@ -163,8 +169,8 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-class TrainingInterrupted(GenedgeError):
-    """The run was stopped by a signal after saving a checkpoint."""
+class TrainingInterrupted(Interrupted):
+    """The run was stopped by a signal after saving a checkpoint (CLI exit ``128 + signal``)."""
 
 
 def train(
@@ -193,15 +199,26 @@ def train(
     and rank 0 alone writes the run folder and calls ``on_step``/``on_start``. See
     :mod:`genedge.train.distributed`.
 
+    Torch's thread count and global random generator are set for the call only: both are
+    restored when it returns or raises.
+
     Args:
         run_dir: The run folder (created if needed).
-        family_name: Model family; with ``resume`` taken from the run.
-        data: Built-in data set name or path; with ``resume`` taken from the run.
-        overrides: Hyper-parameters replacing the family's defaults (``steps``, ``lr``, ...).
-        seed: Seed of initial weights, batch order and noise.
+        family_name: Model family; with ``resume`` taken from the run (if given, it must match).
+        data: Built-in data set name or path; with ``resume`` taken from the run (if given, it
+            must match).
+        overrides: Hyper-parameters replacing the family's defaults (``steps``, ``lr``, ...),
+            and ``sequence_id``, the CSV column that groups rows into sequences (see
+            :func:`~genedge.train.data.load_dataset`). With ``resume`` only ``steps`` may
+            change; any other override must equal the run's value (``None`` values are unset).
+        seed: Seed of initial weights, batch order and noise (with ``resume``: the run's).
         device: ``auto``, ``cpu`` or ``cuda`` (under DDP: the GPU of the local rank).
-        threads: CPU threads for torch (``None``: torch's default, one per core). Use 1 when
-            several runs share a machine: oversubscribed cores slow each run several-fold.
+        threads: CPU threads for torch (``None``: torch's default, one per core; with
+            ``resume``, the count the run recorded). Use 1 when several runs share a machine:
+            oversubscribed cores slow each run several-fold. The count used is recorded in
+            ``run.json`` (``provenance.threads``): CPU results depend on it, so resuming on
+            another count continues the run, with a note that it is no longer bit-identical
+            to an uninterrupted one.
         on_step: Called as ``on_step(step, total, losses)`` after each logged step (progress).
         on_start: Called once before the first step with what the run does: ``world_size``,
             ``backend``, ``device``, ``global_batch``, ``process_batch``, ``lr``, ``lr_rule``,
@@ -211,7 +228,8 @@ def train(
         The newest checkpoint's JSON path.
 
     Raises:
-        InputError: Bad settings, e.g. a batch that does not split over the processes.
+        InputError: Bad settings, e.g. a batch that does not split over the processes, a batch
+            larger than the data, or a resumed run given settings that differ from its own.
         TrainingDiverged: Losses or weights became NaN/Inf.
         TrainingInterrupted: SIGINT/SIGTERM; a checkpoint was saved first.
     """
@@ -220,34 +238,80 @@ def train(
     if world.distributed:
         device = ddp.worker_device(device, world.local_rank)
     dev = resolve_device(device)
-    if threads is not None:
-        if threads <= 0:
-            raise InputError(f"threads must be positive, got {threads}")
-        torch.set_num_threads(threads)
-    given = {k for k, v in (overrides or {}).items() if v is not None}
+    check_threads(threads)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data_options = {k: overrides.pop(k) for k in DATA_OPTIONS if k in overrides}
+    notes: list[str] = []
     if resume:
         saved_cfg = cfg = ddp.from_main(lambda: load_config(run_dir), world)
-        if overrides and overrides.get("steps"):
-            cfg = RunConfig(
-                **{**cfg.__dict__, "hparams": {**cfg.hparams, "steps": overrides["steps"]}}
-            )
-        ds = load_dataset(cfg.data, seed=cfg.seed)
+        cfg = _resumed_config(cfg, family_name, data, overrides, data_options)
+        threads, note = _resumed_threads(cfg, threads)
+        notes += note
+        ds = load_dataset(cfg.data, seed=cfg.seed, **cfg.data_options)
     else:
         if family_name is None or data is None:
             raise InputError("a new run needs a family and a data set")
         ddp.from_main(lambda: _check_new_run(run_dir), world)
-        ds = load_dataset(data, seed=seed)
+        ds = load_dataset(data, seed=seed, **data_options)
         saved_cfg = cfg = new_config(
-            family_name, data, overrides or {}, seed, ds, world_size=world.world_size
+            family_name,
+            data,
+            overrides,
+            seed,
+            ds,
+            world_size=world.world_size,
+            data_options=data_options,
         )
+    notes += ds.notes
+    with torch_scope(threads, seed=cfg.seed):
+        if not resume:
+            saved_cfg = cfg = dataclasses.replace(
+                cfg, provenance={**cfg.provenance, "threads": torch.get_num_threads()}
+            )
+        return _run(
+            run_dir,
+            cfg,
+            saved_cfg,
+            ds,
+            world,
+            dev,
+            given=set(overrides),
+            resume=resume,
+            notes=notes,
+            checkpoint_every=checkpoint_every,
+            sample_every=sample_every,
+            log_every=log_every,
+            on_step=on_step,
+            on_start=on_start,
+        )
+
+
+def _run(
+    run_dir: Path,
+    cfg: RunConfig,
+    saved_cfg: RunConfig,
+    ds: Dataset,
+    world: ddp.World,
+    dev: torch.device,
+    *,
+    given: set[str],
+    resume: bool,
+    notes: list[str],
+    checkpoint_every: int,
+    sample_every: int,
+    log_every: int,
+    on_step: Callable[[int, int, dict[str, float]], None] | None,
+    on_start: Callable[[dict[str, Any]], None] | None,
+) -> Path:
+    """:func:`train` once the configuration is settled: inside its :func:`torch_scope`."""
     family = get_family(cfg.family)
     hp = cfg.hparams
     steps, bs = int(hp["steps"]), int(hp["batch_size"])
     if steps <= 0 or bs <= 0:
         raise InputError("steps and batch_size must be positive")
     per_bs = ddp.process_batch(bs, world.world_size)
+    check_batch_fits(bs, world.world_size, len(ds))
 
-    torch.manual_seed(cfg.seed)
     models = family.build(hp, cfg.data_info)
     for m in models.values():
         m.to(dev).train()
@@ -256,7 +320,6 @@ def train(
     start = 0
     ckpt_dir = run_dir / "checkpoints"
     meta: Path | None = None
-    notes: list[str] = []
     if resume:
         found = ddp.from_main(lambda: _newest_checkpoint(ckpt_dir, cfg.family), world)
         if found is not None:
@@ -300,7 +363,7 @@ def train(
     if world.distributed:
         probe_gen = torch.Generator().manual_seed(0)
         probe_gen.set_state(gen.get_state())
-        idx = torch.randint(n, (min(per_bs, n),), generator=probe_gen).to(dev)
+        idx = torch.randint(n, (per_bs,), generator=probe_gen).to(dev)
         xb, yb = x_all[idx], None if y_all is None else y_all[idx]
         partly_used = ddp.partly_used_models(
             lambda m, o: family.train_step(m, o, xb, yb, probe_gen, hp), models, opts
@@ -338,7 +401,7 @@ def train(
     log_file = open(metrics_path, "a") if world.is_main else contextlib.nullcontext()  # noqa: SIM115
     with _StopFlag() as stop, log_file as log:
         for step in range(start + 1, steps + 1):
-            idx = torch.randint(n, (min(per_bs, n),), generator=gen).to(dev)
+            idx = torch.randint(n, (per_bs,), generator=gen).to(dev)
             losses = family.train_step(
                 train_models, opts, x_all[idx], None if y_all is None else y_all[idx], gen, hp
             )
@@ -359,6 +422,7 @@ def train(
                     "step": step,
                     **losses,
                     "steps_per_s": round(rate, 2),
+                    # check_batch_fits() made every step draw exactly per_bs samples per process.
                     "samples_per_s": round(rate * per_bs * world.world_size, 1),
                 }
                 log.write(json.dumps(line) + "\n")
@@ -376,13 +440,109 @@ def train(
                 by = f"signal {stop.signal}" if stop.signal is not None else "a signal"
                 raise ddp.on_every_rank(
                     TrainingInterrupted(
-                        f"stopped by {by} at step {step}; checkpoint saved, continue with --resume"
+                        f"stopped by {by} at step {step}; checkpoint saved, continue with --resume",
+                        signal=stop.signal or signal.SIGINT,
                     )
                 )
     if meta is None:  # resumed a run that had already finished
         meta = ddp.from_main(lambda: list_checkpoints(ckpt_dir)[0], world)
     ddp.barrier(world)  # every rank returns once rank 0's last checkpoint is on disk
     return meta
+
+
+def check_batch_fits(batch_size: int, world_size: int, samples: int) -> None:
+    """Refuse a batch larger than the data each process trains on (its shard under DDP).
+
+    Raises:
+        InputError: Naming the batch and the data size, and the largest batch that fits.
+    """
+    share = -(-samples // world_size)  # DistributedSampler pads the shards to equal sizes
+    per_process = batch_size // world_size
+    if per_process <= share:
+        return
+    if world_size == 1:
+        raise ddp.on_every_rank(
+            InputError(
+                f"batch_size {batch_size} is larger than the data ({samples} samples); "
+                f"pass --batch-size {samples} or less"
+            )
+        )
+    raise ddp.on_every_rank(
+        InputError(
+            f"batch_size {batch_size} is {per_process} per process, larger than each process's "
+            f"share of the data ({share} of {samples} samples over {world_size} processes); "
+            f"pass --batch-size {share * world_size} or less"
+        )
+    )
+
+
+def _resumed_config(
+    cfg: RunConfig,
+    family_name: str | None,
+    data: str | None,
+    overrides: dict[str, Any],
+    data_options: dict[str, Any],
+) -> RunConfig:
+    """The run's own configuration with ``steps`` as given; every other setting given must
+    equal the run's, since the checkpoint's weights and optimiser state were made with those.
+
+    Raises:
+        InputError: A setting the family does not have, or one that differs from the run's.
+    """
+    family = get_family(cfg.family)
+    for k, v in overrides.items():
+        _parse_override(family, cfg.hparams, k, v)
+    asked = {"family": family_name, "data": data, **overrides, **data_options}
+    recorded = {"family": cfg.family, "data": cfg.data, **cfg.hparams, **cfg.data_options}
+
+    def shown(v: Any) -> str:
+        return repr(v) if isinstance(v, str) else str(v)
+
+    differ = [
+        f"{k}={shown(v)} differs from the run's "
+        + (shown(recorded[k]) if k in recorded else "(unset)")
+        for k, v in asked.items()
+        if k != "steps" and v is not None and not _same(k, v, recorded.get(k))
+    ]
+    if differ:
+        them = "them" if len(differ) > 1 else "it"
+        raise ddp.on_every_rank(
+            InputError(
+                f"--resume keeps the run's settings; {'; '.join(differ)}: start a new run, "
+                f"or leave {them} out"
+            )
+        )
+    if "steps" in overrides:
+        cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "steps": overrides["steps"]})
+    return cfg
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    """Equal as run.json stores them (a tuple and its list are the same setting); ``data``
+    also when both name the same file or folder."""
+    if key == "data" and isinstance(a, str) and isinstance(b, str) and a != b:
+        pa, pb = Path(a).expanduser(), Path(b).expanduser()
+        return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+    try:
+        return bool(json.loads(json.dumps(a)) == json.loads(json.dumps(b)))
+    except (TypeError, ValueError):
+        return bool(a == b)
+
+
+def _resumed_threads(cfg: RunConfig, threads: int | None) -> tuple[int | None, list[str]]:
+    """The thread count to resume on (by default the run's) and a note when it differs."""
+    recorded = cfg.provenance.get("threads")
+    if recorded is None:
+        return threads, []
+    if threads is None:
+        return int(recorded), []
+    if threads == recorded:
+        return threads, []
+    return threads, [
+        f"the run was trained on {recorded} torch thread(s) and resumes on {threads}: it "
+        "carries on, but the result will not be bit-identical to an uninterrupted run "
+        f"(leave --threads out to use the run's {recorded})"
+    ]
 
 
 def _check_new_run(run_dir: Path) -> None:

@@ -64,6 +64,9 @@ class RunConfig:
         data_info: Description of the data the model was trained on.
         preprocessing: Map from data units to the model's range.
         seed: Seed of weights, batches and noise.
+        provenance: Versions, the torch thread count (``threads``) and how the run was launched.
+        data_options: How ``data`` is read, as passed to
+            :func:`~genedge.train.data.load_dataset` (e.g. ``sequence_id``).
     """
 
     family: str
@@ -73,6 +76,7 @@ class RunConfig:
     preprocessing: Preprocessing
     seed: int = 0
     provenance: dict[str, Any] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -94,6 +98,7 @@ class RunConfig:
                 preprocessing=Preprocessing.from_dict(p, "run.preprocessing"),
                 seed=int(d.get("seed", 0)),
                 provenance=dict(d.get("provenance", {})),
+                data_options=dict(d.get("data_options", {})),
             )
         except RunError:
             raise

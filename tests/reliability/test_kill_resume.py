@@ -17,14 +17,17 @@ from genedge.train.checkpoint import list_checkpoints
 from genedge.train.loop import load_trained, train
 
 STEPS = 600
-KW = dict(seed=3, device="cpu", sample_every=10**6, checkpoint_every=50)
+# CPU results depend on torch's thread count: the killed subprocess and the in-process runs
+# pin the same one, whatever an earlier test or the machine's core count left as default.
+THREADS = 1
+KW = dict(seed=3, device="cpu", sample_every=10**6, checkpoint_every=50, threads=THREADS)
 
 
 def _launch(run: Path) -> subprocess.Popen[str]:
     code = (
         "import sys\nfrom genedge.train.loop import train\n"
         f"train(sys.argv[1], 'gan', 'ring8', overrides={{'steps': {STEPS}}}, seed=3, "
-        "device='cpu', sample_every=10**6, checkpoint_every=50)\n"
+        f"device='cpu', sample_every=10**6, checkpoint_every=50, threads={THREADS})\n"
     )
     return subprocess.Popen(
         [sys.executable, "-c", code, str(run)],

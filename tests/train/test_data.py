@@ -270,17 +270,73 @@ def test_csv_without_header_single_column(tmp_path: Path) -> None:
     assert ds.x.shape == (3, 1) and ds.x[:, 0].tolist() == [1, 2, 3]
 
 
-@pytest.mark.parametrize("column", ["sequence", "ID"])
-def test_csv_grouped_into_sequences(tmp_path: Path, column: str) -> None:
+@pytest.mark.parametrize(
+    ("column", "sequence_id"), [("sequence", None), ("ID", "id"), ("Sample", "sample")]
+)
+def test_csv_grouped_into_sequences(tmp_path: Path, column: str, sequence_id: str | None) -> None:
     path = tmp_path / "seq.csv"
     rows = [f"{column},f1,f2"]
     rows += [f"s{k},{k}{t},{-t}" for k in (2, 1) for t in range(3)]
     path.write_text("\n".join(rows) + "\n")
-    ds = load_dataset(str(path))
+    ds = load_dataset(str(path), sequence_id=sequence_id)
     assert ds.kind == "sequence" and ds.x.shape == (2, 3, 2)
     # Sequences in order of first appearance, rows in file order, the id column dropped.
     assert ds.x[0].tolist() == [[20, 0], [21, -1], [22, -2]]
     assert ds.x[1].tolist() == [[10, 0], [11, -1], [12, -2]]
+    assert ds.notes == (
+        f"{path}: grouped 6 rows into 2 sequences of 3 steps by column {column.lower()!r}",
+    )
+
+
+def test_csv_id_column_is_not_taken_for_a_sequence_id_unasked(tmp_path: Path) -> None:
+    """Row ids used to turn every row into a one-step sequence, silently."""
+    path = tmp_path / "rows.csv"
+    path.write_text("id,x,y\n1,0.5,2\n2,1.5,3\n3,2.5,4\n")
+    with pytest.raises(DataError) as info:
+        load_dataset(str(path))
+    msg = str(info.value)
+    assert "rows.csv has an 'id' column" in msg and "--set sequence_id=id" in msg
+    assert "\n" not in msg
+    ds = load_dataset(str(path), sequence_id="id")
+    assert ds.kind == "sequence" and ds.x.shape == (3, 1, 2)
+    path.write_text("x,y\n0.5,2\n1.5,3\n")
+    assert load_dataset(str(path)).notes == ()
+
+
+def test_csv_time_column_is_noted_as_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "seq.csv"
+    path.write_text("sequence,t,f0\n0,0,1\n0,1,2\n1,0,3\n1,1,4\n")
+    ds = load_dataset(str(path))
+    assert ds.x.tolist() == [[[1], [2]], [[3], [4]]]
+    assert "column 't' read as the time index" in ds.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "sequence_id", "expected"),
+    [
+        ("pts.csv", "run", r"pts\.csv has no column 'run' for sequence_id \(columns: id, v\)"),
+        ("nohead.csv", "id", r"nohead\.csv has no column 'id' .*no header line"),
+        ("x.npy", "id", r"sequence_id='id' groups the rows of a \.csv file; .*x\.npy is not one"),
+        ("ring8", "id", "ring8 is not one"),
+        ("pts.csv", "", "sequence_id must be a CSV column name"),
+    ],
+)
+def test_bad_sequence_id(tmp_path: Path, spec: str, sequence_id: str, expected: str) -> None:
+    (tmp_path / "pts.csv").write_text("id,v\na,1\nb,2\n")
+    (tmp_path / "nohead.csv").write_text("1,2\n3,4\n")
+    np.save(tmp_path / "x.npy", np.zeros((3, 2)))
+    path = spec if spec == "ring8" else str(tmp_path / spec)
+    with pytest.raises(DataError, match=expected):
+        load_dataset(path, sequence_id=sequence_id)
+
+
+def test_csv_quoted_fields_are_one_cell(tmp_path: Path) -> None:
+    """A quoted field may hold the delimiter: a CSV parser, not a split on commas."""
+    path = tmp_path / "quoted.csv"
+    path.write_text('"a","b, c"\n"1", 2\n3,"4"\n')
+    assert load_dataset(str(path)).x.tolist() == [[1, 2], [3, 4]]
+    path.write_text('sequence,v\n"s, 1",1\n"s, 1",2\n"s, 2",3\n"s, 2",4\n')
+    assert load_dataset(str(path)).x.shape == (2, 2, 1)
 
 
 # --- image folders ---------------------------------------------------------------------------
@@ -449,7 +505,9 @@ def test_bad_labels(tmp_path: Path, labels: np.ndarray, expected: str) -> None:
         ("1,2\n3\n", "line 2: 1 values but the first line has 2"),
         ("x,y\n1,2\n3,oops\n", r"line 3, column 2 \('y'\): 'oops' is not a number"),
         ("1,2\n3,\n", r"line 2, column 2: '' is not a number"),
-        ("id,v\na,1\na,2\nb,3\n", "sequence 'b' has 1 rows but sequence 'a' has 2"),
+        ('x,y\n"hello, world",2\n', r"line 2, column 1 \('x'\): 'hello, world' is not a number"),
+        ('x,y\n1,2\n\n"a"b,3\n', r"line 4: ',' expected after '\"'; fix the CSV quoting"),
+        ("sequence,v\na,1\na,2\nb,3\n", "sequence 'b' has 1 rows but sequence 'a' has 2"),
         ("v\n1\nnan\n", "1 non-finite values"),
     ],
 )
