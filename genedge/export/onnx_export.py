@@ -1,8 +1,11 @@
 """Export a trained run to an ONNX artifact set, checked against PyTorch before it is kept.
 
 All or nothing: every graph is written to a temporary file beside the target, linted, checked
-for parity, stamped with its manifest, and only then renamed into place. A failed export leaves
-no file behind and an existing artifact untouched (``force`` keeps a failed one, loudly).
+for parity, stamped with its manifest, checked as valid ONNX (:mod:`genedge.export.onnx_checks`),
+and only then renamed into place. A failed export leaves no file behind and an existing artifact
+untouched (``force`` keeps one that fails parity or the quality gate, loudly; never an invalid
+graph). A companion graph's file (a VAE's encoder) is stamped as such: its manifest's
+``companion`` names its role and the artifact it belongs to.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,14 @@ import torch
 from torch import nn
 
 from genedge.export.lint import LintError, lint_graph
+from genedge.export.memory import estimate_memory
+from genedge.export.onnx_checks import check_onnx
 from genedge.export.parity import ParityReport, check_parity
 from genedge.export.precision import check_precision, convert_precision
 from genedge.export.quality_gate import QualityCheck, QualityError, check_quality
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import GenedgeError, OutputError
-from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest
+from genedge.runtime.manifest import METADATA_KEY, Companion, GraphSpec, Manifest
 from genedge.train.describe import manifest_for_run
 from genedge.train.loop import load_trained
 from genedge.train.reference import TorchBackend
@@ -57,6 +62,7 @@ class ExportResult:
 
 
 def _example(graph: GraphSpec, num_classes: int) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(0)  # its own stream: the caller's RNG stays put
     args = []
     for t in graph.inputs:
         shape = [
@@ -68,7 +74,7 @@ def _example(graph: GraphSpec, num_classes: int) -> tuple[torch.Tensor, ...]:
         elif t.role == "state":
             args.append(torch.zeros(shape))
         else:
-            args.append(torch.randn(shape))
+            args.append(torch.randn(shape, generator=gen))
     return tuple(args)
 
 
@@ -134,7 +140,11 @@ def _quiet_logs():
         logger.setLevel(old)
 
 
-def _stamp(model: onnx.ModelProto, manifest: Manifest) -> bytes:
+def _stamp(model: onnx.ModelProto, manifest: Manifest, role: str, artifact: str) -> bytes:
+    """The model's bytes with the manifest in its metadata; a companion graph's (any role but
+    ``sampler``) says which graph it is and which artifact it belongs to."""
+    if role != "sampler":
+        manifest = manifest.with_updates(companion=Companion(role=role, artifact=artifact))
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, manifest.to_json()
@@ -152,6 +162,7 @@ def export_run(
     rtol: float | None = None,
     force: bool = False,
     precision: str = "fp32",
+    quality_check: bool = True,
     quality_data: str | None = None,
     quality_n: int = 1000,
 ) -> ExportResult:
@@ -168,14 +179,18 @@ def export_run(
         force: Keep the artifact even when parity fails (the manifest records the failure).
         precision: ``fp32``, ``fp16`` or ``int8``; every graph is converted after export and
             before the parity check (see :mod:`genedge.export.precision`).
-        quality_data: For fp16/int8, also evaluate the artifact against this data and refuse
-            it if its headline ``genedge eval`` figure is more than 10% worse than the fp32
-            model's (see :mod:`genedge.export.quality_gate`); ``None`` skips the check.
+        quality_check: For fp16/int8, also evaluate the artifact and refuse it if its
+            headline ``genedge eval`` figure is more than 10% worse than the fp32 model's
+            (see :mod:`genedge.export.quality_gate`). On by default, as in ``genedge export``;
+            ``False`` skips it.
+        quality_data: The data of that check; ``None`` for the run's training data.
         quality_n: Samples per set of that evaluation.
 
     Raises:
         ParityError: Outputs differ beyond tolerance (nothing is written unless ``force``).
         LintError: The graph breaks an export rule.
+        InvalidGraphError: A graph is not valid ONNX (``onnx.checker`` with ``full_check``
+            or strict shape inference refuses it); nothing is written, even with ``force``.
         OutputError: ``out`` is not a writable ``.onnx`` path.
         InputError: Unknown precision.
         QualityError: The reduced-precision artifact samples worse than fp32 (nothing is
@@ -211,12 +226,17 @@ def export_run(
         if problems:
             raise LintError(f"exported {role} graph is unsafe: " + "; ".join(problems))
         protos[role] = proto
+    graphs = {
+        role: replace(g, memory=estimate_memory(protos[role], manifest.default_length or None))
+        for role, g in graphs.items()
+    }
+    manifest = manifest.with_updates(graphs=graphs)
 
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", dir=folder))
     try:
         tmp_files = {role: tmpdir / (g.file or out.name) for role, g in graphs.items()}
         for role, proto in protos.items():
-            tmp_files[role].write_bytes(_stamp(proto, manifest))
+            tmp_files[role].write_bytes(_stamp(proto, manifest, role, out.name))
         reference = {
             role: TorchBackend(modules[role], [t.name for t in g.inputs])
             for role, g in graphs.items()
@@ -239,9 +259,9 @@ def export_run(
             )
         summary = report.summary()
         quality = None
-        if quality_data is not None and precision != "fp32":
+        if quality_check and precision != "fp32":
             quality = check_quality(
-                run_dir, tmp_files["sampler"], quality_data, precision, n=quality_n
+                run_dir, tmp_files["sampler"], quality_data or cfg.data, precision, n=quality_n
             )
             summary["quality"] = quality.summary()
             if not quality.passed and not force:
@@ -250,12 +270,15 @@ def export_run(
                     quality,
                 )
         manifest = manifest.with_updates(parity=summary)
+        # Every file as it will be kept, each checked as valid ONNX before any is renamed.
+        for role in graphs:
+            tmp_files[role].write_bytes(_stamp(protos[role], manifest, role, out.name))
+            check_onnx(tmp_files[role], f"{role} graph")
         final: list[Path] = []
         # Companions first, the sampler last: the sampler names them, so it must never
         # appear before they do.
         for role in sorted(graphs, key=lambda r: r == "sampler"):
             target = folder / (graphs[role].file or out.name)
-            tmp_files[role].write_bytes(_stamp(protos[role], manifest))
             os.replace(tmp_files[role], target)
             final.append(target)
         return ExportResult(out, final, manifest, report, quality)
@@ -273,8 +296,14 @@ def verify_artifact(
     lengths: tuple[int, ...] = (),
     atol: float | None = None,
     rtol: float | None = None,
+    check_finite: bool = True,
 ) -> ParityReport:
-    """Check an existing artifact against the run it came from (the export's own check)."""
+    """Check an existing artifact against the run it came from (the export's own check).
+
+    With ``check_finite`` (the default, as ``genedge verify``), NaN/Inf in PyTorch's outputs
+    fail the report too, not only in the artifact's (Polygraphy's ``--validate``); the
+    report's ``passed`` is the verdict ``genedge verify`` exits by.
+    """
     from genedge.runtime.artifact import read_manifest
     from genedge.runtime.backends import create_backend
 
@@ -294,7 +323,7 @@ def verify_artifact(
         role: create_backend(backend, path if g.file is None else path.parent / g.file)
         for role, g in manifest.graphs.items()
     }
-    return check_parity(
+    report = check_parity(
         reference,
         candidate,
         manifest,
@@ -303,3 +332,5 @@ def verify_artifact(
         atol=atol,
         rtol=rtol,
     )
+    report.check_finite = check_finite
+    return report

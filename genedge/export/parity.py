@@ -77,10 +77,22 @@ class ParityReport:
     rtol: float
     cases: list[CaseResult] = field(default_factory=list)
     within_share: float = 1.0
+    #: Also fail when the reference itself gives NaN/Inf (Polygraphy's ``--validate``). NaN/Inf
+    #: in the candidate's outputs fail whatever this says.
+    check_finite: bool = False
+
+    @property
+    def nonfinite(self) -> int:
+        """NaN/Inf values in both sides' outputs, all cases together."""
+        return sum(o.nonfinite + o.ref_nonfinite for c in self.cases for o in c.outputs)
 
     @property
     def passed(self) -> bool:
-        return bool(self.cases) and all(c.passed for c in self.cases)
+        """Every output of every case within tolerance, and with ``check_finite`` no NaN/Inf
+        on either side. This is the verdict ``genedge verify`` exits by."""
+        if not self.cases or not all(c.passed for c in self.cases):
+            return False
+        return not (self.check_finite and self.nonfinite)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -96,6 +108,8 @@ class ParityReport:
             "atol": self.atol,
             "rtol": self.rtol,
             "within_share": self.within_share,
+            "check_finite": self.check_finite,
+            "nonfinite": self.nonfinite,
             "passed": self.passed,
             "max_abs": self.max_abs,
             "cases": [asdict(c) for c in self.cases],

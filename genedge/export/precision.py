@@ -124,6 +124,12 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     for t in converted.graph.initializer:
         if t.name in originals:
             t.CopyFrom(originals[t.name])
+    # The converter also retyped their value_info to float16; left so, it contradicts the
+    # restored float32 initializer and the graph is invalid ONNX (onnx.checker refuses it,
+    # onnxruntime happens not to look).
+    for v in (*converted.graph.value_info, *converted.graph.input):
+        if v.name in originals:
+            v.type.tensor_type.elem_type = originals[v.name].data_type
     return converted
 
 

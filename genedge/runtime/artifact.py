@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genedge.runtime.errors import ArtifactError, ManifestError
-from genedge.runtime.manifest import METADATA_KEY, Manifest
+from genedge.runtime.manifest import METADATA_KEY, Companion, Manifest
 
 _METADATA_PROPS = 14
 
@@ -129,16 +129,60 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return props
 
 
-def read_manifest(path: str | Path) -> Manifest:
+class CompanionError(ManifestError):
+    """The file is a companion graph of an artifact (a VAE's encoder), not an artifact itself.
+
+    Attributes:
+        companion: Which graph the file is, and the artifact to open instead.
+    """
+
+    def __init__(self, name: str, companion: Companion) -> None:
+        super().__init__(
+            f"{name} is the {companion.role} of {companion.artifact}: open {companion.artifact}"
+        )
+        self.companion = companion
+
+
+def companion_of(manifest: Manifest, name: str) -> Companion | None:
+    """What the file called ``name`` is if its manifest marks it as a companion, else ``None``.
+
+    Schema 1.1 companions say so (``manifest.companion``). 1.0 companions carry their
+    artifact's manifest unmarked: the file is then the graph whose ``file`` is its own name, and
+    the artifact is the export's naming, ``<stem>.<role>.onnx`` beside ``<stem>.onnx``.
+    """
+    if manifest.companion is not None:
+        return manifest.companion
+    for role, graph in manifest.graphs.items():
+        if graph.file is not None and graph.file == name:
+            suffix = f".{role}.onnx"
+            stem = name[: -len(suffix)] if name.endswith(suffix) else Path(name).stem
+            return Companion(role=role, artifact=f"{stem}.onnx")
+    return None
+
+
+def read_manifest(path: str | Path, *, companions: bool = False) -> Manifest:
     """The genedge manifest of an ONNX artifact.
+
+    Args:
+        path: The artifact's ``.onnx`` file.
+        companions: Also read a companion graph's file (e.g. ``vae.encoder.onnx``): return its
+            artifact's manifest with :attr:`Manifest.companion` saying which graph the file
+            is (filled in for 1.0 companions too). By default a companion is refused.
 
     Raises:
         ArtifactError: As :func:`read_metadata`.
         ManifestError: The file has no genedge manifest, or it is invalid.
+        CompanionError: The file is a companion, not an artifact (unless ``companions``):
+            ``vae.encoder.onnx is the encoder of vae.onnx: open vae.onnx``.
     """
     props = read_metadata(path)
+    name = Path(path).name
     if METADATA_KEY not in props:
-        raise ManifestError(
-            f"{Path(path).name} has no genedge manifest: export it with `genedge export`"
-        )
-    return Manifest.from_json(props[METADATA_KEY])
+        raise ManifestError(f"{name} has no genedge manifest: export it with `genedge export`")
+    manifest = Manifest.from_json(props[METADATA_KEY])
+    companion = companion_of(manifest, name)
+    if companion is None:
+        return manifest
+    if not companions:
+        raise CompanionError(name, companion)
+    return manifest.with_updates(companion=companion)

@@ -4,6 +4,20 @@ Every genedge ONNX file carries one JSON manifest in its metadata under :data:`M
 It says what the graphs expect (inputs with their roles), what they return, how to turn the
 output back into the data's own units, and where it came from. Loading is strict: an unknown
 major version, a missing field or a wrong type is a :class:`ManifestError`.
+
+Schema history (a reader accepts every minor version of its major one; fields added in a minor
+version are optional, so older artifacts keep loading):
+
+- 1.0: the first schema.
+- 1.1: ``companion``. A companion graph's file (a VAE's ``<stem>.encoder.onnx``) carries its
+  artifact's manifest with ``companion`` set to ``{"role": "encoder", "artifact":
+  "<stem>.onnx"}``: which of the manifest's graphs the file is, and the file to open instead.
+  The artifact's own file has no ``companion``. 1.0 companions carry the artifact's manifest
+  unmarked; readers recognise them by name (a graph's ``file`` is the file's own name).
+  Also ``graphs.<role>.memory``: ``{"bytes_per_sample": P, "bytes_per_step": Q}``, the tensor
+  bytes one more sample costs the graph (plus ``Q`` per step of a sequence), measured at
+  export; the runtime sizes its default batch by it. Without it (1.0) the runtime assumes a
+  conservative multiple of the output's size.
 """
 
 from __future__ import annotations
@@ -16,7 +30,7 @@ from genedge import __version__
 from genedge.runtime.errors import ManifestError
 
 METADATA_KEY = "genedge.manifest"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan")
 #: What an input of a graph is for; the runtime builds each input from its role.
@@ -63,6 +77,34 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
+class MemoryEstimate:
+    """Working memory of a graph per sample, measured at export (schema 1.1).
+
+    Attributes:
+        bytes_per_sample: Bytes of all tensors (inputs, intermediates, outputs) that one more
+            sample adds, counted as if all were alive at once: an upper bound.
+        bytes_per_step: For sequence graphs, what each time step of one sample adds on top.
+    """
+
+    bytes_per_sample: int
+    bytes_per_step: int = 0
+
+    def per_sample(self, length: int = 0) -> int:
+        """Bytes for one sample of ``length`` steps (``0`` for graphs without a length)."""
+        return self.bytes_per_sample + self.bytes_per_step * max(0, length)
+
+    @classmethod
+    def from_dict(cls, d: object, where: str) -> MemoryEstimate:
+        if not isinstance(d, dict):
+            raise ManifestError(f"{where}: memory must be an object")
+        _require(d, ("bytes_per_sample",), where)
+        vals = (d["bytes_per_sample"], d.get("bytes_per_step", 0))
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in vals):
+            raise ManifestError(f"{where}: memory sizes must be non-negative integers")
+        return cls(*vals)
+
+
+@dataclass(frozen=True)
 class GraphSpec:
     """One ONNX graph of the artifact set.
 
@@ -71,11 +113,13 @@ class GraphSpec:
             the manifest (the sampler).
         inputs: The graph's inputs, in order.
         outputs: The graph's outputs, in order.
+        memory: Its working memory per sample (schema 1.1), or ``None`` if unknown.
     """
 
     file: str | None
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    memory: MemoryEstimate | None = None
 
     def input(self, role: str) -> TensorSpec | None:
         """The first input with this role, or ``None``."""
@@ -95,7 +139,10 @@ class GraphSpec:
         )
         if not outs:
             raise ManifestError(f"{where}: a graph needs at least one output")
-        return cls(file=file, inputs=ins, outputs=outs)
+        memory = d.get("memory")
+        if memory is not None:
+            memory = MemoryEstimate.from_dict(memory, f"{where}.memory")
+        return cls(file=file, inputs=ins, outputs=outs, memory=memory)
 
 
 @dataclass(frozen=True)
@@ -131,6 +178,30 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """What a companion graph's file is: one graph of an artifact set, not the artifact.
+
+    Attributes:
+        role: Which of the manifest's graphs the file holds (e.g. ``"encoder"``).
+        artifact: File name of the artifact it belongs to (beside it), the file to open.
+    """
+
+    role: str
+    artifact: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], graphs: dict[str, GraphSpec]) -> Companion:
+        _require(d, ("role", "artifact"), "companion")
+        role = d["role"]
+        if not isinstance(role, str) or role == "sampler" or role not in graphs:
+            raise ManifestError(
+                f"companion: role {role!r} must name one of the manifest's companion graphs"
+            )
+        _check_companion_name(d["artifact"], "companion.artifact")
+        return cls(role=role, artifact=d["artifact"])
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything the runtime needs to know about an artifact set.
 
@@ -151,6 +222,8 @@ class Manifest:
         parity: The parity report written at export.
         schema_version: Manifest schema version; the major part must match the reader's.
         genedge_version: genedge version that wrote it.
+        companion: Set only in a companion graph's file (schema 1.1): which graph the file is
+            and the artifact it belongs to. ``None`` in the artifact's own file.
     """
 
     family: str
@@ -168,6 +241,7 @@ class Manifest:
     parity: dict[str, Any] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
     genedge_version: str = __version__
+    companion: Companion | None = None
 
     @property
     def sampler(self) -> GraphSpec:
@@ -185,6 +259,11 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if self.companion is None:
+            del d["companion"]  # as in 1.0: only a companion's file has the field
+        for g in d["graphs"].values():
+            if g["memory"] is None:
+                del g["memory"]
         d["schema"] = METADATA_KEY
         return d
 
@@ -241,6 +320,9 @@ class Manifest:
         for key in ("provenance", "parity"):
             if not isinstance(d.get(key, {}), dict):
                 raise ManifestError(f"manifest: {key} must be an object")
+        companion = d.get("companion")
+        if companion is not None:
+            companion = Companion.from_dict(companion, graphs)
         return cls(
             family=d["family"],
             graphs=graphs,
@@ -257,6 +339,7 @@ class Manifest:
             parity=dict(d.get("parity", {})),
             schema_version=version,
             genedge_version=str(d.get("genedge_version", "")),
+            companion=companion,
         )
 
 

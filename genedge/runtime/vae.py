@@ -56,6 +56,8 @@ class VAESampler(Sampler):
     Raises:
         InputError: The artifact is not a VAE (it has no encoder graph).
         ArtifactError: The artifact or its encoder file is missing or corrupt.
+        CompanionError: ``path`` is the encoder companion itself (``vae.encoder.onnx is the
+            encoder of vae.onnx: open vae.onnx``).
     """
 
     def __init__(

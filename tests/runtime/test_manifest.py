@@ -84,3 +84,48 @@ def test_minor_version_bump_is_accepted() -> None:
 def test_garbage_is_a_manifest_error(text: str) -> None:
     with pytest.raises(ManifestError):
         Manifest.from_json(text)
+
+
+# --- schema 1.1: companion ------------------------------------------------------------------
+
+
+def test_new_manifests_are_schema_1_1_and_omit_companion_unless_set() -> None:
+    from genedge.runtime.manifest import SCHEMA_VERSION
+
+    d = json.loads(_manifest().to_json())
+    assert SCHEMA_VERSION == "1.1" and d["schema_version"] == "1.1"
+    assert "companion" not in d
+
+
+def test_companion_round_trips() -> None:
+    from genedge.runtime.manifest import Companion
+
+    m = _manifest(companion=Companion(role="encoder", artifact="m.onnx"))
+    d = json.loads(m.to_json())
+    assert d["companion"] == {"role": "encoder", "artifact": "m.onnx"}
+    assert Manifest.from_json(m.to_json()) == m
+
+
+def test_a_1_0_manifest_without_companion_still_loads() -> None:
+    d = json.loads(_manifest().to_json())
+    d["schema_version"] = "1.0"
+    m = Manifest.from_json(json.dumps(d))
+    assert m.schema_version == "1.0" and m.companion is None
+    assert m.graphs["encoder"].file == "m.encoder.onnx"
+
+
+@pytest.mark.parametrize(
+    ("companion", "message"),
+    [
+        ({"role": "sampler", "artifact": "m.onnx"}, "must name one of the manifest's companion"),
+        ({"role": "decoder", "artifact": "m.onnx"}, "must name one of the manifest's companion"),
+        ({"role": "encoder", "artifact": "../m.onnx"}, "plain name beside"),
+        ({"role": "encoder"}, r"missing field\(s\) artifact"),
+        ("encoder", "companion: expected an object"),
+    ],
+)
+def test_invalid_companions_are_refused(companion: object, message: str) -> None:
+    d = json.loads(_manifest().to_json())
+    d["companion"] = companion
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(json.dumps(d))

@@ -128,8 +128,8 @@ class TensorRTBackend:
         if status != "available":
             raise BackendUnavailableError(status.removeprefix("not available: "))
         path = Path(path)
-        manifest = read_manifest(path)
-        if any(g.file == path.name for g in manifest.graphs.values()):
+        manifest = read_manifest(path, companions=True)
+        if manifest.companion is not None:
             raise BackendUnavailableError(
                 f"{path.name} is a companion graph; TensorRT engines are compiled for the "
                 "sampler only (run companions on the cuda or cpu backend)"
