@@ -19,7 +19,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from genedge import __version__
-from genedge.runtime.errors import BackendUnavailableError, GenedgeError, InputError
+from genedge.runtime.errors import (
+    USER_ERRNOS,
+    BackendUnavailableError,
+    GenedgeError,
+    InputError,
+    Interrupted,
+    missing_extra,
+    os_error_message,
+    user_message,
+)
 
 if TYPE_CHECKING:
     from genedge.runtime.manifest import Manifest
@@ -121,7 +130,12 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 1000,
     sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 1000,
     set_: Annotated[
-        list[str], typer.Option("--set", help="Other hyper-parameters, key=value (repeatable).")
+        list[str],
+        typer.Option(
+            "--set",
+            help="Other hyper-parameters, key=value (repeatable); sequence_id=COLUMN groups a "
+            "CSV's rows into sequences by that column.",
+        ),
     ] = [],  # noqa: B006 - typer needs a literal default
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     nproc: Annotated[
@@ -331,6 +345,9 @@ def export(
     triton_repo: Annotated[
         Path | None, typer.Option(help="Also write a Triton model repository entry here.")
     ] = None,
+    triton_kind: Annotated[
+        str, typer.Option(help="Where Triton runs the model: gpu or cpu (a CPU-only server).")
+    ] = "gpu",
     quality_check: Annotated[
         bool,
         typer.Option(
@@ -346,12 +363,12 @@ def export(
     """Export a run's sampler to ONNX; checks itself against PyTorch and refuses on mismatch."""
     from genedge.export.onnx_export import ParityError, export_run
     from genedge.export.precision import check_precision
-    from genedge.train.run import load_config
 
     check_precision(precision)  # before the run folder: a typo is the first thing to report
-    gate_data = None
-    if quality_check and precision != "fp32":
-        gate_data = quality_data or load_config(run_dir).data
+    if triton_repo is not None:
+        from genedge.export.triton import instance_kind
+
+        instance_kind(triton_kind, engine=trt)
 
     if trt:  # fail before the export's minutes of work, not after
         from genedge.runtime.backends.tensorrt_backend import tensorrt_status
@@ -368,7 +385,8 @@ def export(
             rtol=rtol,
             force=force,
             precision=precision,
-            quality_data=gate_data,
+            quality_check=quality_check,
+            quality_data=quality_data,
         )
     except ParityError as e:
         _print_report(e.report)
@@ -391,7 +409,7 @@ def export(
     if triton_repo is not None:
         from genedge.export.triton import write_triton_repo
 
-        folder = write_triton_repo(result.path, triton_repo, use_engine=plan)
+        folder = write_triton_repo(result.path, triton_repo, use_engine=plan, kind=triton_kind)
         out.print(f"wrote Triton model {folder} (see {folder / 'README.txt'})")
 
 
@@ -460,14 +478,14 @@ def verify(
         batch_sizes=tuple(_int_list(batch_sizes, "--batch-sizes") or ()),
         atol=atol,
         rtol=rtol,
+        check_finite=check_finite,
     )
     _print_report(report)
     if json_path:
         write_bytes_atomic(json_path, json.dumps(report.to_dict(), indent=1).encode())
-    nonfinite = sum(o.nonfinite + o.ref_nonfinite for c in report.cases for o in c.outputs)
-    if check_finite and nonfinite:
-        err.print(f"[bold red]FAILED:[/] {nonfinite} NaN/Inf output values")
-    if not report.passed or (check_finite and nonfinite):
+    if check_finite and report.nonfinite:
+        err.print(f"[bold red]FAILED:[/] {report.nonfinite} NaN/Inf output values")
+    if not report.passed:
         raise typer.Exit(1)
 
 
@@ -491,7 +509,13 @@ def sample(
     out_path: Annotated[
         Path, typer.Option("--out", "-o", help=".png, .npy, .npz, .csv, .wav or a folder.")
     ] = Path("samples.png"),
-    labels: Annotated[str | None, typer.Option(help="Class per sample, e.g. 0,1,2.")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="Classes, e.g. 0,1,2: one per sample, or a shorter list repeated in order "
+            "(balanced over the listed classes when -n is a multiple of its length)."
+        ),
+    ] = None,
     class_: Annotated[
         int | None, typer.Option("--class", help="One class for all samples.")
     ] = None,
@@ -524,7 +548,7 @@ def sample(
     chosen: Any = _int_list(labels, "--labels")
     if class_ is not None:
         chosen = [class_]
-    ys = sampler.labels_for(n, chosen)
+    ys = sampler.labels_for(n, chosen, repeat=True)
     bad = [0]
 
     def chunks():
@@ -564,19 +588,34 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
     """Show an artifact's manifest, inputs/outputs, size, its compiled engines and the
-    backends available here (and which one ``auto`` picks)."""
+    backends available here (and which one ``auto`` picks). On a companion graph's file (a
+    VAE's encoder): what it is, the artifact it belongs to, its inputs/outputs and size."""
     from genedge.runtime.artifact import read_manifest
     from genedge.runtime.backends import backend_status, select_backend
     from genedge.runtime.backends.tensorrt_backend import local_gpu, local_tensorrt_version
     from genedge.runtime.engines import describe_engines
 
-    m = read_manifest(model)
+    m = read_manifest(model, companions=True)
     if as_json:
         out.print_json(m.to_json())
         return
     table = Table(title=f"{model.name}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
+    if m.companion is not None:  # one graph of an artifact set: describe it, not the set
+        c, g = m.companion, m.graphs[m.companion.role]
+        for k, v in (
+            ("companion", f"the {c.role} graph of {c.artifact} (open {c.artifact} to use it)"),
+            ("family", m.family),
+            ("schema", f"{m.schema_version} (genedge {m.genedge_version})"),
+            ("precision", m.precision),
+            ("inputs", ", ".join(f"{t.name}[{t.role}] {t.dtype}{list(t.shape)}" for t in g.inputs)),
+            ("outputs", ", ".join(f"{t.name} {t.dtype}{list(t.shape)}" for t in g.outputs)),
+            ("size", f"{model.stat().st_size / 1024:.0f} KiB"),
+        ):
+            table.add_row(k, escape(v))
+        out.print(table)
+        return
     size = sum(
         (model.parent / g.file).stat().st_size if g.file else model.stat().st_size
         for g in m.graphs.values()
@@ -900,15 +939,30 @@ def eval_(
 
 
 def main() -> None:
-    """Console-script entry point: user errors -> one line on stderr, exit code 2."""
+    """Console-script entry point.
+
+    Exit codes: 0 success; 1 a check that ran and failed (parity, verify); 2 an error the user
+    can fix, printed as one line on stderr (a missing extra, a bad value, a full disk); 128 + N
+    when signal N stopped the command (130 for Ctrl-C, 143 for SIGTERM), after it left a
+    consistent state behind (a checkpoint, no half-written file).
+    """
     try:
         # Standalone mode: usage errors print click's message and exit 2 by themselves.
         app()
+    except Interrupted as e:
+        err.print(f"interrupted: {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise SystemExit(e.exit_code) from None
     except GenedgeError as e:
-        message = str(e)
-        if isinstance(e, BackendUnavailableError) and "available" not in message:
-            message = f"not available: {message}"
-        raise SystemExit(_fail(message).exit_code) from None
+        raise SystemExit(_fail(user_message(e)).exit_code) from None
+    except ModuleNotFoundError as e:
+        missing = missing_extra(e)
+        if missing is None:
+            raise
+        raise SystemExit(_fail(str(missing)).exit_code) from None
+    except OSError as e:
+        if e.errno not in USER_ERRNOS:
+            raise
+        raise SystemExit(_fail(os_error_message(e)).exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None

@@ -55,8 +55,14 @@ def balanced_labels(n: int, num_classes: int) -> np.ndarray:
     return (np.arange(n, dtype=np.int64) % num_classes).astype(np.int64)
 
 
-def check_labels(labels: np.ndarray | list[int] | int, n: int, num_classes: int) -> np.ndarray:
-    """Validate user labels: one per sample (or one for all), integers in ``[0, K)``."""
+def check_labels(
+    labels: np.ndarray | list[int] | int, n: int, num_classes: int, *, repeat: bool = False
+) -> np.ndarray:
+    """Validate user labels: one per sample (or one for all), integers in ``[0, K)``.
+
+    With ``repeat``, a list shorter than ``n`` repeats in order (``0,1,2`` for 7 samples gives
+    ``0,1,2,0,1,2,0``): balanced over the listed classes when ``n`` is a multiple of its length.
+    """
     if num_classes <= 0:
         raise InputError("this model takes no labels (it is not conditional)")
     arr = np.asarray(labels)
@@ -73,10 +79,11 @@ def check_labels(labels: np.ndarray | list[int] | int, n: int, num_classes: int)
     arr = arr.astype(np.int64).reshape(-1)
     if arr.size == 1:
         arr = np.full(n, arr[0], dtype=np.int64)
+    if repeat and 0 < arr.size < n:
+        arr = np.resize(arr, n)
     if arr.size != n:
-        raise InputError(
-            f"got {arr.size} labels for {n} samples; give one per sample or one for all"
-        )
+        hint = "at most one per sample" if repeat else "one per sample or one for all"
+        raise InputError(f"got {arr.size} labels for {n} samples; give {hint}")
     bad = (arr < 0) | (arr >= num_classes)
     if bad.any():
         raise InputError(

@@ -18,12 +18,13 @@ import math
 import shutil
 import tempfile
 import wave
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from genedge.runtime.atomic import atomic_path, write_bytes_atomic
+from genedge.runtime.atomic import atomic_path, make_temp_folder, write_bytes_atomic
 from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.images import encode_png, make_grid, to_uint8, upscale
 from genedge.runtime.manifest import Manifest
@@ -92,16 +93,18 @@ def write_samples(
 ) -> Path:
     """Write streamed ``(x, y)`` chunks of ``n`` samples to ``path`` by its suffix.
 
-    ``.npy`` and ``.wav`` stream chunk by chunk and folders write one file per sample, so
-    memory stays flat for any ``n``; ``.png``, ``.npz`` and ``.csv`` gather the samples first.
-    Nothing is left behind if writing fails.
+    ``.npy``, ``.npz``, ``.csv`` and ``.wav`` stream chunk by chunk and folders write one file
+    per sample, so memory stays flat for any ``n``. A ``.png`` is one picture of every sample:
+    it gathers them, and is refused up front past :data:`MAX_PNG_SAMPLES` images or
+    :data:`MAX_GATHER_BYTES`. Nothing is left behind if writing fails.
 
     Args:
         sample_rate: ``.wav`` only: frames per second.
         feature: ``.wav`` only: which feature of the sequences becomes the waveform.
 
     Raises:
-        OutputError: The path's folder is missing or not writable, or the suffix is unknown.
+        OutputError: The path's folder is missing or not writable, the suffix is unknown, or a
+            ``.png`` would hold too many samples.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -117,21 +120,76 @@ def write_samples(
         return _write_npy(path, chunks, manifest, n)
     if suffix == ".wav":
         return _write_wav(path, chunks, manifest, sample_rate, feature)
-    xs, ys = [], []
-    for x, y in chunks:
-        xs.append(x)
-        if y is not None:
-            ys.append(y)
-    x = np.concatenate(xs)
-    y = np.concatenate(ys) if ys else None
-    if suffix == ".png":
-        write_bytes_atomic(path, render_png(x, manifest))
-    elif suffix == ".npz":
-        buf = io.BytesIO()
-        np.savez(buf, **({"x": x} if y is None else {"x": x, "y": y}))
-        write_bytes_atomic(path, buf.getvalue())
-    else:
-        write_bytes_atomic(path, _csv(x, manifest).encode())
+    if suffix == ".npz":
+        return _write_npz(path, chunks, n)
+    if suffix == ".csv":
+        return _write_csv(path, chunks, manifest, n)
+    check_png_size(n, manifest)
+    xs = [x for x, _ in chunks]
+    write_bytes_atomic(path, render_png(np.concatenate(xs), manifest))
+    return path
+
+
+#: A .png grid of more images than this is unreadable anyway: write a folder instead.
+MAX_PNG_SAMPLES = 4096
+#: A .png gathers its samples in memory; past this many bytes of samples it is refused.
+MAX_GATHER_BYTES = 256 * 2**20
+
+
+def check_png_size(n: int, manifest: Manifest) -> None:
+    """Refuse, before any sample is drawn, a ``.png`` of ``n`` samples that would be unreadable
+    or would not fit the memory bound; the message names the streaming alternatives."""
+    nbytes = 4 * n * math.prod(int(d) for d in manifest.sample_shape if isinstance(d, int))
+    if manifest.output_kind == "image" and n > MAX_PNG_SAMPLES:
+        raise OutputError(
+            f"a .png grid holds at most {MAX_PNG_SAMPLES} images, not {n}: write a folder "
+            "(--out DIR, one PNG each) or a .npy file, which stream"
+        )
+    if nbytes > MAX_GATHER_BYTES:
+        raise OutputError(
+            f"a .png of {n} samples needs {nbytes / 2**20:.0f} MiB in memory (at most "
+            f"{MAX_GATHER_BYTES // 2**20} MiB): write .npy, .npz or .csv, which stream, or fewer"
+        )
+
+
+def _write_csv(path: Path, chunks: Chunks, manifest: Manifest, n: int) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        written = 0
+        for x, _ in chunks:
+            f.write(_csv(x, manifest, header=written == 0, first_index=written))
+            written += len(x)
+        if written != n:
+            raise OutputError(f"expected {n} samples, got {written}")
+    return path
+
+
+def _write_npz(path: Path, chunks: Chunks, n: int) -> Path:
+    """``x`` (and ``y`` for labelled samples) as .npy members of an uncompressed zip, written
+    chunk by chunk; labels wait in a temporary file until ``x`` is complete."""
+    with (
+        atomic_path(path) as tmp,
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf,
+        tempfile.TemporaryFile() as labels,
+    ):
+        written, shape = 0, None
+        with zf.open("x.npy", "w", force_zip64=True) as member:
+            for x, y in chunks:
+                if shape is None:
+                    shape = (n, *x.shape[1:])
+                    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+                    np.lib.format.write_array_header_1_0(member, header)
+                member.write(np.ascontiguousarray(x, dtype="<f4").tobytes())
+                if y is not None:
+                    labels.write(np.ascontiguousarray(y, dtype="<i8").tobytes())
+                written += len(x)
+        if written != n:
+            raise OutputError(f"expected {n} samples, got {written}")
+        if labels.tell():
+            labels.seek(0)
+            with zf.open("y.npy", "w", force_zip64=True) as member:
+                header = {"descr": "<i8", "fortran_order": False, "shape": (n,)}
+                np.lib.format.write_array_header_1_0(member, header)
+                shutil.copyfileobj(labels, member, 2**20)
     return path
 
 
@@ -187,10 +245,7 @@ def _write_folder(path: Path, chunks: Chunks, manifest: Manifest) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    tmp = make_temp_folder(path)
     try:
         i = 0
         for x, y in chunks:
@@ -210,15 +265,21 @@ def _write_folder(path: Path, chunks: Chunks, manifest: Manifest) -> Path:
     return path
 
 
-def _csv(x: np.ndarray, manifest: Manifest) -> str:
+def _csv(x: np.ndarray, manifest: Manifest, header: bool = True, first_index: int = 0) -> str:
+    """CSV text of one chunk: points one row each, sequences one row per step; ``first_index``
+    numbers the chunk's first sequence."""
     out = io.StringIO()
     if x.ndim == 2:
-        out.write(",".join(f"x{i}" for i in range(x.shape[1])) + "\n")
+        if header:
+            out.write(",".join(f"x{i}" for i in range(x.shape[1])) + "\n")
         np.savetxt(out, x, delimiter=",", fmt="%.7g")
     elif x.ndim == 3:
         n, t, f = x.shape
-        idx = np.stack(np.meshgrid(np.arange(n), np.arange(t), indexing="ij"), -1).reshape(-1, 2)
-        out.write("sequence,t," + ",".join(f"f{i}" for i in range(f)) + "\n")
+        idx = np.stack(
+            np.meshgrid(np.arange(n) + first_index, np.arange(t), indexing="ij"), -1
+        ).reshape(-1, 2)
+        if header:
+            out.write("sequence,t," + ",".join(f"f{i}" for i in range(f)) + "\n")
         rows = np.concatenate([idx.astype(np.float64), x.reshape(-1, f)], axis=1)
         np.savetxt(out, rows, delimiter=",", fmt=["%d", "%d"] + ["%.7g"] * f)
     else:

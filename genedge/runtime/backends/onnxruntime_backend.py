@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from genedge.runtime.artifact import read_manifest, read_metadata
+from genedge.runtime.atomic import file_mode
 from genedge.runtime.backends.cuda_graph import CudaGraphRunner
 from genedge.runtime.engines import (
     DEFAULT_BATCH_RANGE,
@@ -219,7 +220,7 @@ def _model_hash(path: Path, folder: Path) -> str | None:
         with os.fdopen(fd, "w") as f:
             json.dump({"stat": stamp, "sha256": digest}, f)
         try:
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, file_mode())
             os.replace(tmp, memo)
         except OSError:
             os.unlink(tmp)
@@ -294,7 +295,7 @@ def cached_session(
             raise OSError("onnxruntime wrote no optimised model")
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        tmp.chmod(0o644)  # mkstemp made it private; the artifact's other readers need it too
+        tmp.chmod(file_mode())  # mkstemp made it private; honour the umask as open() would
         os.replace(tmp, target)
     except OSError:
         with contextlib.suppress(OSError):
@@ -352,7 +353,7 @@ def tensorrt_ep_options(path: Path, cache_dir: str | Path | None = None) -> dict
         "trt_timing_cache_path": str(cache),
     }
     try:
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, companions=True)
     except ManifestError:  # a plain ONNX file: the EP picks profiles from the shapes it sees
         return opts
     graph = next((g for g in manifest.graphs.values() if g.file == path.name), manifest.sampler)
