@@ -198,7 +198,8 @@ def _load_cached(
         info = json.loads(sidecar.read_text())
         if info.get("version") != CLASSIFIER_VERSION or info.get("num_classes") != num_classes:
             return None
-        net = ImageClassifier(int(sample_shape[0]), int(min(sample_shape[1:])), num_classes)
+        with torch_scope(seed=0):  # initial weights, replaced at once: keep the caller's RNG
+            net = ImageClassifier(int(sample_shape[0]), int(min(sample_shape[1:])), num_classes)
         net.load_state_dict(load_safetensors(weights.read_bytes()))
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, AttributeError):
         return None  # missing, corrupt or foreign: train afresh and overwrite it

@@ -29,18 +29,14 @@ Trainer = Callable[[str, str], Path]
 
 
 @pytest.fixture(scope="module")
-def train_briefly(tmp_path_factory: pytest.TempPathFactory, short_run: ShortRun) -> Trainer:
-    """Train a family for 20 steps (shapes and graph structure, not quality)."""
-    import torch
+def train_briefly(
+    tmp_path_factory: pytest.TempPathFactory, short_run: ShortRun, pinned_threads: int
+) -> Trainer:
+    """Train a family for 20 steps (shapes and graph structure, not quality), on one thread:
+    on a busy machine torch's GRU is ~50x slower with more."""
 
     def run(family: str, data: str) -> Path:
-        folder = tmp_path_factory.mktemp("runs") / family
-        threads = torch.get_num_threads()
-        try:
-            # One thread: on a busy machine torch's GRU is ~50x slower with more.
-            return short_run(folder, family, data, 20, threads=1)
-        finally:
-            torch.set_num_threads(threads)
+        return short_run(tmp_path_factory.mktemp("runs") / family, family, data, 20)
 
     return run
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from genedge.runtime import InputError, Sampler
+from genedge.runtime.errors import BackendUnavailableError
+
+PROVIDERS = set(ort.get_available_providers())
+NO_TENSORRT = "the tensorrt package is not installed (pip install genedge[tensorrt])"
+TENSORRT_INSTALLED = importlib.util.find_spec("tensorrt") is not None
 
 
 def test_sample_shape_dtype_and_data_units(gan_image_onnx: Path) -> None:
@@ -127,14 +134,57 @@ def test_unknown_backend_is_a_clear_error(gan_points_onnx: Path) -> None:
         Sampler(gan_points_onnx, backend="gpu9")
 
 
-def test_gpu_backends_report_not_available_without_a_gpu(gan_points_onnx: Path) -> None:
-    from genedge.runtime.errors import BackendUnavailableError
+def _missing_provider(provider: str) -> str:
+    return (
+        f"onnxruntime {ort.__version__} has no {provider}; install genedge[gpu] "
+        "(onnxruntime-gpu) on a machine with an NVIDIA GPU"
+    )
 
-    for name in ("cuda", "ort-tensorrt", "tensorrt"):
-        try:
-            Sampler(gan_points_onnx, backend=name)
-        except BackendUnavailableError as e:
-            assert str(e)  # a reason, e.g. "onnxruntime ... has no CUDAExecutionProvider"
-        else:  # pragma: no cover - only on a GPU machine with the extras installed
-            pytest.skip(f"{name} is available here")
-    assert Sampler(gan_points_onnx, backend="auto").backend in ("cpu", "cuda", "tensorrt")
+
+@pytest.mark.parametrize(
+    ("name", "provider"),
+    [("cuda", "CUDAExecutionProvider"), ("ort-tensorrt", "TensorrtExecutionProvider")],
+)
+def test_onnxruntime_gpu_backends_without_their_provider_say_what_to_install(
+    gan_points_onnx: Path, name: str, provider: str
+) -> None:
+    if provider in PROVIDERS:
+        pytest.skip(f"onnxruntime has {provider} here")
+    with pytest.raises(BackendUnavailableError) as e:
+        Sampler(gan_points_onnx, backend=name)
+    assert str(e.value) == _missing_provider(provider)
+
+
+@pytest.mark.skipif(TENSORRT_INSTALLED, reason="tensorrt is installed here")
+def test_tensorrt_backend_without_tensorrt_says_what_to_install(gan_points_onnx: Path) -> None:
+    with pytest.raises(BackendUnavailableError) as e:
+        Sampler(gan_points_onnx, backend="tensorrt")
+    assert str(e.value) == NO_TENSORRT
+
+
+def test_auto_picks_the_cpu_without_gpu_packages_and_says_why(gan_points_onnx: Path) -> None:
+    if "CUDAExecutionProvider" in PROVIDERS or TENSORRT_INSTALLED:
+        pytest.skip("GPU packages are installed here (the next test covers that)")
+    s = Sampler(gan_points_onnx, backend="auto")
+    assert s.backend == "cpu"
+    assert s.backend_selection == (
+        f"cpu (auto; skipped tensorrt: {NO_TENSORRT}; "
+        f"cuda: {_missing_provider('CUDAExecutionProvider')})"
+    )
+    np.testing.assert_array_equal(
+        s.sample(64, seed=0), Sampler(gan_points_onnx, backend="cpu").sample(64, seed=0)
+    )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("CUDAExecutionProvider" not in PROVIDERS, reason="no onnxruntime-gpu here")
+def test_auto_picks_cuda_with_onnxruntime_gpu_and_matches_the_cpu(gan_points_onnx: Path) -> None:
+    """With onnxruntime-gpu on a GPU machine, auto skips TensorRT (this artifact has no compiled
+    engine) and runs on CUDA, with the CPU's samples up to TF32 rounding."""
+    s = Sampler(gan_points_onnx, backend="auto")
+    assert s.backend == "cuda", s.backend_selection
+    assert s.backend_selection.startswith("cuda (auto; skipped tensorrt: ")
+    cpu = Sampler(gan_points_onnx, backend="cpu")
+    np.testing.assert_allclose(
+        s.sample(256, seed=0, raw=True), cpu.sample(256, seed=0, raw=True), atol=5e-3, rtol=5e-3
+    )

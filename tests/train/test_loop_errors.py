@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from genedge.runtime.errors import DataError, GenedgeError, InputError
+from genedge.runtime.errors import DataError, InputError
 from genedge.train.loop import TrainingDiverged, train
 
 
@@ -35,9 +36,8 @@ def test_nan_data_is_refused(tmp_path: Path) -> None:
         train(tmp_path / "r", "gan", str(tmp_path / "bad.npy"))
 
 
-def test_divergence_stops_with_the_step_and_keeps_the_last_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _diverge_at_step_15(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the gan family's D loss NaN from its 15th step on."""
     from genedge.train.families.gan import GANFamily
 
     real_step = GANFamily.train_step
@@ -49,6 +49,12 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_checkpoint(
         return {**losses, "d_loss": float("nan")} if calls[0] >= 15 else losses
 
     monkeypatch.setattr(GANFamily, "train_step", flaky)
+
+
+def test_divergence_stops_with_the_step_and_keeps_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _diverge_at_step_15(monkeypatch)
     with pytest.raises(TrainingDiverged, match=r"diverged at step 15 \(d_loss=nan"):
         train(
             tmp_path / "r",
@@ -59,6 +65,29 @@ def test_divergence_stops_with_the_step_and_keeps_the_last_checkpoint(
             checkpoint_every=10,
             sample_every=10**6,
         )
-    assert isinstance(TrainingDiverged("x"), GenedgeError)
     kept = [p.name for p in (tmp_path / "r" / "checkpoints").glob("step-*.json")]
     assert kept == ["step-00000010.json"]
+
+
+def test_cli_reports_divergence_in_one_line_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``genedge train`` treats divergence as an error the user can act on: one line with the
+    step and a hint on stderr, exit code 2, no traceback; the last good checkpoint stays."""
+    from genedge.cli import main
+
+    _diverge_at_step_15(monkeypatch)
+    run = tmp_path / "r"
+    argv = ["genedge", "train", "gan", "--data", "ring8", "--out", str(run), "--steps", "50"]
+    argv += ["--device", "cpu", "--checkpoint-every", "10", "--sample-every", "1000000", "-q"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: training diverged at step 15 (d_loss=nan"), err
+    assert "the last good checkpoint is kept" in lines[0]
+    assert "Traceback" not in out + err
+    assert [p.name for p in (run / "checkpoints").glob("step-*.json")] == ["step-00000010.json"]

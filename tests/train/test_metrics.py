@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from genedge.train import evalnets
 from genedge.train.data import load_dataset
@@ -21,10 +20,11 @@ from genedge.train.metrics import (
     precision_recall,
 )
 
+pytestmark = pytest.mark.usefixtures("pinned_threads")
+
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
-    torch.set_num_threads(1)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
     # One cache for the whole module, so the digits classifier is trained once.
     monkeypatch.setenv(evalnets.CACHE_ENV, str(tmp_path_factory.getbasetemp() / "cache"))
 

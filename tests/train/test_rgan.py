@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,14 +30,8 @@ if TYPE_CHECKING:
 STEPS = 800
 LENGTH, FEATURES = 24, 5
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # Two intra-op threads on two shared cores slow small recurrent nets down many times over.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Two intra-op threads on two shared cores slow small recurrent nets down many times over.
+pytestmark = pytest.mark.usefixtures("pinned_threads")
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +79,9 @@ def stats(x: np.ndarray, real: np.ndarray) -> dict[str, float]:
 def test_learns_smooth_varied_sequences(rgan_run: Path) -> None:
     data = load_dataset("sines", seed=1).x[:2000]  # other draws than the training set's
     cfg, family, models, _ = load_trained(rgan_run)
-    torch.manual_seed(cfg.seed)  # the loop's initial weights
-    init_models = family.build(cfg.hparams, cfg.data_info)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)  # the loop's initial weights
+        init_models = family.build(cfg.hparams, cfg.data_info)
     real = stats(load_dataset("sines", seed=2).x[:2000], data)
     noise = stats(np.random.default_rng(0).uniform(0, 1, data.shape), data)
     fake = stats(torch_sampler(cfg, family, models).sample(2000, seed=1), data)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,14 +30,8 @@ if TYPE_CHECKING:
 STEPS = 1200
 OVERRIDES = {"steps": STEPS, "hidden": [256, 128], "z_dim": 8}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # Two intra-op threads on two shared cores slow small networks down many times over.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+# Two intra-op threads on two shared cores slow small networks down many times over.
+pytestmark = pytest.mark.usefixtures("pinned_threads")
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +90,9 @@ def assert_one_line_error(r: subprocess.CompletedProcess[str], message: str) -> 
 
 def test_held_out_elbo_improves(vae_run: Path, held_out: np.ndarray) -> None:
     cfg, family, trained, _ = load_trained(vae_run)
-    torch.manual_seed(cfg.seed)  # the loop's initial weights
-    init = family.build(cfg.hparams, cfg.data_info)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)  # the loop's initial weights
+        init = family.build(cfg.hparams, cfg.data_info)
     x = torch.from_numpy(to_model_units(held_out, cfg.preprocessing))
     eps = torch.randn(len(x), cfg.hparams["z_dim"], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -131,6 +125,20 @@ def test_export_checks_both_graphs(exported: ExportResult) -> None:
     assert [(t.name, t.role) for t in m.graphs["encoder"].inputs] == [("x", "data")]
     assert [t.name for t in m.graphs["encoder"].outputs] == ["mu", "logvar"]
     assert m.preprocessing.model_min == 0.0 and m.preprocessing.model_max == 1.0
+
+
+def test_encoder_file_describes_itself(exported: ExportResult) -> None:
+    """The companion is marked as the encoder of vae.onnx: opening it says which file to open."""
+    from genedge.runtime.artifact import CompanionError
+
+    encoder = exported.path.parent / "vae.encoder.onnx"
+    assert read_manifest(encoder, companions=True).companion is not None
+    assert read_manifest(exported.path).companion is None
+    for opener in (read_manifest, VAESampler):
+        with pytest.raises(CompanionError, match="^vae.encoder.onnx is the encoder of vae.onnx"):
+            opener(encoder)
+    r = genedge("sample", str(encoder), "-n", "2")
+    assert_one_line_error(r, "vae.encoder.onnx is the encoder of vae.onnx: open vae.onnx")
 
 
 def test_encode_maps_data_units_to_the_models(
