@@ -17,7 +17,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from genedge.export.bench import run_bench
+from genedge.bench import run_bench
 from genedge.export.onnx_export import export_run
 from genedge.train.loop import train
 

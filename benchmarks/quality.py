@@ -1,7 +1,7 @@
 """Sample quality of each family's defaults, measured by ``genedge eval`` against its targets.
 
 Trains each row with the family's default settings (plus the row's data), evaluates the run
-with :func:`genedge.train.evaluate.evaluate`, checks the figures against the targets of the
+with :func:`genedge.eval.evaluate.evaluate`, checks the figures against the targets of the
 quality table, and writes ``benchmarks/results/quality.json``, ``quality.md`` and one sample
 grid per row under ``benchmarks/results/quality/``.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genedge.train.evaluate import evaluate
+from genedge.eval.evaluate import evaluate
 from genedge.train.loop import train
 
 RESULTS = Path(__file__).parent / "results"

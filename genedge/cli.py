@@ -703,7 +703,7 @@ def bench(
     plot: Annotated[Path | None, typer.Option("--plot", help="Latency plot (PNG).")] = None,
 ) -> None:
     """Latency and throughput per backend and batch size, side by side with PyTorch eager."""
-    from genedge.export.bench import plot_latency, run_bench
+    from genedge.bench import plot_latency, run_bench
     from genedge.runtime.atomic import write_bytes_atomic
 
     if budget <= 0:
@@ -914,8 +914,8 @@ def eval_(
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch, onnxruntime).")] = None,
 ) -> None:
     """Offline sample-quality metrics, each beside its real-vs-real floor."""
+    from genedge.eval.evaluate import evaluate
     from genedge.runtime.atomic import write_bytes_atomic
-    from genedge.train.evaluate import evaluate
 
     report = evaluate(source, data, n, seed, backend=backend, threads=threads)
     table = Table(title=f"eval: {escape(str(source))} ({report.family}) vs {escape(report.data)}")

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,8 @@ from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import GenedgeError, OutputError
 from genedge.runtime.manifest import METADATA_KEY, Companion, GraphSpec, Manifest
 from genedge.train.describe import manifest_for_run
-from genedge.train.loop import load_trained
 from genedge.train.reference import TorchBackend
+from genedge.train.run_folder import load_trained
 
 EXPORT_BATCH = 4
 EXPORT_LENGTH = 6
@@ -110,6 +111,8 @@ def export_graph(
                 verbose=False,
                 optimize=True,
             )
+            if program is None:  # dynamo=True always returns the program
+                raise GenedgeError(f"torch.onnx.export gave no program for {type(module).__name__}")
             return program.model_proto
         axes = {
             t.name: {i: d for i, d in enumerate(t.shape) if isinstance(d, str)}
@@ -119,7 +122,7 @@ def export_graph(
         torch.onnx.export(
             module,
             args,
-            buf,
+            buf,  # type: ignore[arg-type]  # torch's hint omits the file objects it accepts
             input_names=in_names,
             output_names=out_names,
             dynamic_axes=axes,
@@ -130,7 +133,7 @@ def export_graph(
 
 
 @contextlib.contextmanager
-def _quiet_logs():
+def _quiet_logs() -> Iterator[None]:
     logger = logging.getLogger("torch.onnx")
     old = logger.level
     logger.setLevel(logging.ERROR)
@@ -149,7 +152,8 @@ def _stamp(model: onnx.ModelProto, manifest: Manifest, role: str, artifact: str)
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, manifest.to_json()
     model.producer_name = "genedge"
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 def export_run(
@@ -216,7 +220,7 @@ def export_run(
         # One artifact serves every length: check the training length and a longer, odd one.
         lengths = (manifest.default_length, 2 * manifest.default_length + 3)
     modules = family.export_modules(models, cfg.hparams, cfg.data_info)
-    exporter = getattr(family, "exporter", "dynamo")
+    exporter = family.exporter
 
     protos: dict[str, onnx.ModelProto] = {}
     for role, graph in graphs.items():

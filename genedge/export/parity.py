@@ -7,6 +7,7 @@ backends the same seeded inputs at several batch sizes (and sequence lengths) an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -211,7 +212,7 @@ def parity_feed(
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Seeded inputs for a graph, built from each input's role."""
-    feed = {}
+    feed: dict[str, np.ndarray] = {}
     lo, hi = manifest.preprocessing.model_min, manifest.preprocessing.model_max
     for t in graph.inputs:
         shape = _shape(t, batch, length)
@@ -227,8 +228,8 @@ def parity_feed(
 
 
 def check_parity(
-    reference: dict[str, Backend],
-    candidate: dict[str, Backend],
+    reference: Mapping[str, Backend],
+    candidate: Mapping[str, Backend],
     manifest: Manifest,
     *,
     batch_sizes: tuple[int, ...] = (1, 37),

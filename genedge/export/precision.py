@@ -112,7 +112,7 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
         decided = decision_nodes(model)
         inputs = {i for n in model.graph.node if n.name in decided for i in n.input}
         kept = [copy.deepcopy(t) for t in model.graph.initializer if t.name in inputs]
-        converted = float16.convert_float_to_float16(
+        converted: onnx.ModelProto = float16.convert_float_to_float16(
             model,
             keep_io_types=True,
             op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *FP16_FP32_OPS],

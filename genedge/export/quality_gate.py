@@ -1,7 +1,7 @@
 """The quality gate of reduced-precision exports: fp16/int8 must sample as well as fp32.
 
 Parity bounds the per-element error; it cannot say whether that error matters. The gate
-measures it where it matters, in :func:`genedge.train.evaluate.evaluate`'s headline figure for
+measures it where it matters, in :func:`genedge.eval.evaluate.evaluate`'s headline figure for
 the model: the fp32 PyTorch model and the reduced artifact are evaluated with the same seed (the
 same latents, the same real halves, the same metric networks), so the two figures differ only by
 the precision, and the artifact must come within :data:`QUALITY_TOLERANCE` of fp32's figure.
@@ -84,7 +84,7 @@ def check_quality(
         n: Samples per set.
         seed: Seeds both evaluations identically.
     """
-    from genedge.train.evaluate import evaluate
+    from genedge.eval.evaluate import evaluate
 
     reference = evaluate(run_dir, data, n=n, seed=seed)
     candidate = evaluate(artifact, data, n=n, seed=seed, backend="cpu")

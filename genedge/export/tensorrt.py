@@ -127,7 +127,7 @@ def _build(
     trt: Any,
     onnx_path: Path,
     precision: str,
-    shapes: dict[str, tuple[tuple[int, ...], ...]],
+    shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]],
     timing_cache: Path,
 ) -> tuple[bytes, bytes]:
     """Parse the ONNX file and build a serialized engine; returns ``(plan, timing cache)``."""

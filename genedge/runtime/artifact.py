@@ -7,6 +7,7 @@ manifest in microseconds and catches truncated files before onnxruntime sees the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from genedge.runtime.errors import ArtifactError, ManifestError
@@ -30,9 +31,13 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise ArtifactError("file is corrupt (bad varint)")
 
 
-def _fields(buf: bytes):
-    """Yield ``(field_number, wire_type, value)`` for each top-level field of a message."""
+def _fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
+    """Yield ``(field_number, wire_type, value)`` for each top-level field of a message.
+
+    ``value`` is an ``int`` for varints (wire type 0) and ``bytes`` for every other wire type.
+    """
     pos = 0
+    value: int | bytes
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
@@ -66,13 +71,18 @@ def _external_locations(graph: bytes) -> list[str]:
     for number, wire, value in _fields(graph):
         if number not in (_INITIALIZER, _SPARSE_INITIALIZER) or wire != 2:
             continue
+        if not isinstance(value, bytes):  # never: wire type 2 (length-delimited) is bytes
+            continue
         tensors = [value]
         if number == _SPARSE_INITIALIZER:  # SparseTensorProto: values=1, indices=2
-            tensors = [v for n, w, v in _fields(value) if n in (1, 2) and w == 2]
+            tensors = [
+                v for n, w, v in _fields(value) if n in (1, 2) and w == 2 and isinstance(v, bytes)
+            ]
         for tensor in tensors:
             for n, w, entry in _fields(tensor):
-                if n == _TENSOR_EXTERNAL_DATA and w == 2:
-                    kv = {k: v for k, _, v in _fields(entry)}
+                if n == _TENSOR_EXTERNAL_DATA and w == 2 and isinstance(entry, bytes):
+                    # StringStringEntryProto: key=1, value=2, both strings (bytes on the wire)
+                    kv = {k: v for k, _, v in _fields(entry) if isinstance(v, bytes)}
                     if kv.get(1) == b"location":
                         found.append(kv.get(2, b"").decode(errors="replace"))
     return found
@@ -115,11 +125,11 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     props: dict[str, str] = {}
     seen_graph = False
     for number, wire, value in _fields(buf):
-        if number == _GRAPH and wire == 2:
+        if number == _GRAPH and wire == 2 and isinstance(value, bytes):
             seen_graph = True
             check_external_data(path, value)
-        if number == _METADATA_PROPS and wire == 2:
-            entry = {n: v for n, w, v in _fields(value) if w == 2}
+        if number == _METADATA_PROPS and wire == 2 and isinstance(value, bytes):
+            entry = {n: v for n, w, v in _fields(value) if w == 2 and isinstance(v, bytes)}
             try:
                 props[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
             except UnicodeDecodeError:

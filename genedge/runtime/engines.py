@@ -381,7 +381,7 @@ def record_engine(artifact_path: str | Path, record: dict[str, Any]) -> Manifest
     out: list[bytes] = []
     placed = False
     for number, wire, value in _fields(path.read_bytes()):
-        if number == _METADATA_PROPS and wire == 2:
+        if number == _METADATA_PROPS and wire == 2 and isinstance(value, bytes):
             key = next((v for n, w, v in _fields(value) if n == 1 and w == 2), b"")
             if key == METADATA_KEY.encode():
                 if not placed:
@@ -411,7 +411,9 @@ def _field(number: int, wire: int, value: int | bytes) -> bytes:
     """Encode one protobuf field as :func:`genedge.runtime.artifact._fields` decoded it."""
     key = _varint(number << 3 | wire)
     if wire == 0:
-        return key + _varint(int(value))  # type: ignore[arg-type]
+        return key + _varint(int(value))
+    if isinstance(value, int):
+        raise TypeError(f"protobuf wire type {wire} carries bytes, got an int")
     if wire == 2:
-        return key + _varint(len(value)) + value  # type: ignore[arg-type]
-    return key + value  # type: ignore[operator]  # fixed 64/32-bit: the raw bytes
+        return key + _varint(len(value)) + value
+    return key + value  # fixed 64/32-bit: the raw bytes

@@ -16,7 +16,8 @@ def to_uint8(x: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
     """Map images in data units (``value_range``) to uint8 0..255, clipping outliers."""
     lo, hi = value_range
     y = (np.asarray(x, dtype=np.float32) - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    return out
 
 
 def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
@@ -36,7 +37,8 @@ def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.
         r, k = divmod(i, ncols)
         y0, x0 = pad + r * (h + pad), pad + k * (w + pad)
         grid[:, y0 : y0 + h, x0 : x0 + w] = images[i]
-    return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+    out: np.ndarray = grid[0] if c == 1 else grid.transpose(1, 2, 0)
+    return out
 
 
 def upscale(img: np.ndarray, factor: int) -> np.ndarray:

@@ -92,11 +92,12 @@ def latent_path(
     t = np.linspace(0.0, 1.0, int(steps))
     if spherical:
         return slerp(z0, z1, t)
-    return (
+    line: np.ndarray = (
         ((1.0 - t)[:, None] * z0.reshape(1, -1) + t[:, None] * z1.reshape(1, -1))
         .astype(np.float32)
         .reshape(-1, *z0.shape)
     )
+    return line
 
 
 def interpolate(

@@ -23,6 +23,7 @@ version are optional, so older artifacts keep loading):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -32,7 +33,10 @@ from genedge.runtime.errors import ManifestError
 METADATA_KEY = "genedge.manifest"
 SCHEMA_VERSION = "1.1"
 
+#: The families genedge trains itself. The runtime accepts any other family name too: it works
+#: by the graphs' input roles and the output kind, never by the family.
 FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan")
+_FAMILY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 #: What an input of a graph is for; the runtime builds each input from its role.
 INPUT_ROLES = ("latent", "label", "state", "data")
 OUTPUT_KINDS = ("image", "points", "sequence", "vector")
@@ -206,7 +210,8 @@ class Manifest:
     """Everything the runtime needs to know about an artifact set.
 
     Attributes:
-        family: Model family (``gan``, ``dcgan``, ``vae``, ``cgan``, ``rgan``).
+        family: Model family: one genedge trains (``gan``, ``dcgan``, ``vae``, ``cgan``,
+            ``rgan``) or any other name; the runtime samples by input roles, not by family.
         graphs: Graphs by role: ``sampler`` always (this file); ``encoder`` for a VAE.
         latent_dim: Size of one latent vector (per time step for sequences).
         output_kind: ``image`` (C, H, W), ``points`` (D,), ``sequence`` (T, F) or ``vector``.
@@ -292,8 +297,11 @@ class Manifest:
                 f"manifest schema version {version} is not supported by genedge {__version__} "
                 f"(reads {SCHEMA_VERSION.split('.')[0]}.x); re-export the model or upgrade genedge"
             )
-        if d["family"] not in FAMILIES:
-            raise ManifestError(f"manifest: unknown model family {d['family']!r}")
+        family = d["family"]
+        if not isinstance(family, str) or not _FAMILY_NAME.fullmatch(family):
+            raise ManifestError(
+                f"manifest: family must be a name (letters, digits, '_', '.', '-'), got {family!r}"
+            )
         if d["output_kind"] not in OUTPUT_KINDS:
             raise ManifestError(f"manifest: unknown output kind {d['output_kind']!r}")
         graphs_raw = d["graphs"]

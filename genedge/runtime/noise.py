@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from genedge.runtime.errors import InputError
 
@@ -55,9 +56,7 @@ def balanced_labels(n: int, num_classes: int) -> np.ndarray:
     return (np.arange(n, dtype=np.int64) % num_classes).astype(np.int64)
 
 
-def check_labels(
-    labels: np.ndarray | list[int] | int, n: int, num_classes: int, *, repeat: bool = False
-) -> np.ndarray:
+def check_labels(labels: object, n: int, num_classes: int, *, repeat: bool = False) -> np.ndarray:
     """Validate user labels: one per sample (or one for all), integers in ``[0, K)``.
 
     With ``repeat``, a list shorter than ``n`` repeats in order (``0,1,2`` for 7 samples gives
@@ -96,7 +95,7 @@ def _normal_cdf(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-def _normal_ppf(p: np.ndarray) -> np.ndarray:
+def _normal_ppf(prob: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Inverse standard-normal CDF (Acklam's rational approximation + one Halley step)."""
     a = (
         -3.969683028665376e01,
@@ -122,7 +121,7 @@ def _normal_ppf(p: np.ndarray) -> np.ndarray:
         2.938163982698783e00,
     )
     d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-300, 1 - 1e-16)
+    p: npt.NDArray[np.float64] = np.clip(np.asarray(prob, dtype=np.float64), 1e-300, 1 - 1e-16)
     x = np.empty_like(p)
     plow = 0.02425
     lo, hi = p < plow, p > 1 - plow
@@ -143,6 +142,7 @@ def _normal_ppf(p: np.ndarray) -> np.ndarray:
         )
     # One Halley refinement brings the error to ~1e-15.
     erfc = np.vectorize(math.erfc, otypes=[np.float64])
-    e = 0.5 * erfc(-x / math.sqrt(2)) - p
+    cdf: npt.NDArray[np.float64] = 0.5 * erfc(-x / math.sqrt(2))  # np.vectorize returns Any
+    e = cdf - p
     u = e * math.sqrt(2 * math.pi) * np.exp(x * x / 2)
     return x - u / (1 + x * u / 2)

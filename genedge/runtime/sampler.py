@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -36,6 +37,8 @@ PEAK_RSS_BOUND = 256 * 2**20
 UNMEASURED_ACTIVATION_FACTOR = 128
 
 log = logging.getLogger("genedge.runtime")
+
+_S = TypeVar("_S", bound="Sampler")
 
 
 def check_count(n: object) -> int:
@@ -102,7 +105,7 @@ class Sampler:
         self.backend_selection = selection
 
     @classmethod
-    def from_backend(cls, manifest: Manifest, backend: Backend) -> Sampler:
+    def from_backend(cls: type[_S], manifest: Manifest, backend: Backend) -> _S:
         """A sampler over any object with the :class:`Backend` protocol (e.g. genedge's PyTorch
         reference), sharing the exact noise, label and post-processing path."""
         self = cls.__new__(cls)
@@ -344,6 +347,8 @@ class Sampler:
     def _run(self, z: np.ndarray, labels: np.ndarray | None, raw: bool) -> np.ndarray:
         feed = {self._latent.name: z}
         if self._label is not None:
+            if labels is None:  # labels_for gives labels whenever the model takes them
+                raise InputError("this model is conditional: it needs labels")
             feed[self._label.name] = labels
         for st in self._states:
             feed[st.name] = np.zeros(_resolve(st.shape, z.shape[0]), np.float32)

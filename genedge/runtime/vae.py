@@ -91,9 +91,11 @@ class VAESampler(Sampler):
         return self
 
     def _attach_encoder(self, encoder: Backend) -> None:
-        spec = encoder_spec(self.manifest)
+        data_input = encoder_spec(self.manifest).input("data")
+        if data_input is None:  # encoder_spec refuses an encoder without one
+            raise InputError("the encoder graph has no data input")
         self._encoder = encoder
-        self._data_input = spec.input("data")
+        self._data_input = data_input
 
     # -- encoding ----------------------------------------------------------------------------
 
@@ -163,7 +165,8 @@ class VAESampler(Sampler):
         """Data units -> the model's range (the training preprocessing), clipped to it."""
         p = self.manifest.preprocessing
         model = (x - np.float32(self._offset)) / np.float32(self._scale)
-        return np.clip(model, p.model_min, p.model_max).astype(np.float32)
+        out: np.ndarray = np.clip(model, p.model_min, p.model_max).astype(np.float32)
+        return out
 
     def _check_data(self, x: object) -> np.ndarray:
         arr = np.asarray(x)
@@ -243,7 +246,8 @@ def image_to_data(img: np.ndarray, manifest: Manifest) -> np.ndarray:
     """
     lo, hi = manifest.value_range
     chw = _image_chw(img, manifest).astype(np.float32)
-    return (lo + chw * np.float32((hi - lo) / 255.0))[None]
+    data: np.ndarray = (lo + chw * np.float32((hi - lo) / 255.0))[None]
+    return data
 
 
 def image_to_mask(img: np.ndarray, manifest: Manifest) -> np.ndarray:
@@ -259,7 +263,8 @@ def image_to_mask(img: np.ndarray, manifest: Manifest) -> np.ndarray:
 def data_to_image(x: np.ndarray, manifest: Manifest) -> np.ndarray:
     """One sample ``(C, H, W)`` in data units as a uint8 ``(H, W)`` or ``(H, W, 3)`` image."""
     img = to_uint8(x, manifest.value_range)
-    return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+    out: np.ndarray = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
+    return out
 
 
 def comparison_png(x: np.ndarray, rec: np.ndarray, manifest: Manifest, ncols: int = 8) -> bytes:

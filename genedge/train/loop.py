@@ -24,7 +24,7 @@ from genedge.train.data import DATA_OPTIONS, Dataset, load_dataset
 from genedge.train.families import get_family
 from genedge.train.families.base import Family, Models
 from genedge.train.preprocess import minmax, to_model_units
-from genedge.train.run import DataInfo, RunConfig, RunError, load_config, save_config
+from genedge.train.run import DataInfo, RunConfig, load_config, save_config
 from genedge.train.threads import check_threads, torch_scope
 
 
@@ -123,28 +123,6 @@ def new_config(
         },
         data_options=dict(data_options or {}),
     )
-
-
-def load_trained(run_dir: str | Path) -> tuple[RunConfig, Family, Models, int]:
-    """Rebuild a run's models from its newest checkpoint, in eval mode on the CPU.
-
-    Raises:
-        RunError: Not a run folder, or no checkpoint yet.
-        CheckpointError: The newest checkpoint is corrupt or foreign.
-    """
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir)
-    family = get_family(cfg.family)
-    with torch_scope(seed=cfg.seed):  # initial weights, overwritten below: keep the caller's RNG
-        models = family.build(cfg.hparams, cfg.data_info)
-    ckpts = list_checkpoints(run_dir / "checkpoints")
-    if not ckpts:
-        raise RunError(f"{run_dir} has no checkpoint yet: train it first")
-    state, tensors = load_checkpoint(ckpts[0], cfg.family)
-    restore(state, tensors, models)
-    for m in models.values():
-        m.eval()
-    return cfg, family, models, int(state["step"])
 
 
 class _StopFlag:

@@ -17,6 +17,7 @@ from genedge.runtime.sampler import Sampler
 from genedge.train.describe import manifest_for_run
 from genedge.train.families.base import Family, Models
 from genedge.train.run import RunConfig
+from genedge.train.run_folder import load_trained
 
 
 class TorchBackend:
@@ -53,7 +54,5 @@ def torch_sampler(cfg: RunConfig, family: Family, models: Models, step: int = 0)
 
 def load_torch_sampler(run_dir: str | Path) -> Sampler:
     """The reference sampler of a trained run folder (newest checkpoint)."""
-    from genedge.train.loop import load_trained
-
     cfg, family, models, step = load_trained(run_dir)
     return torch_sampler(cfg, family, models, step)

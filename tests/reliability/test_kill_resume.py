@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from genedge.train.checkpoint import list_checkpoints
-from genedge.train.loop import load_trained, train
+from genedge.train.loop import train
+from genedge.train.run_folder import load_trained
 
 STEPS = 600
 # CPU results depend on torch's thread count: the killed subprocess and the in-process runs

@@ -63,10 +63,10 @@ def test_plain_session_run_still_works(artifact: Path) -> None:
 
 
 def test_bench_gpu_rows_time_with_cuda_events(artifact: Path, gan_image_run: Path) -> None:
-    from genedge.export.bench import run_bench
+    from genedge.bench import run_bench
 
     try:
-        from genedge.export.bench import CudaEventTimer
+        from genedge.bench import CudaEventTimer
 
         CudaEventTimer()
     except GenedgeError as e:

@@ -56,7 +56,8 @@ def test_scale_offset_inverts_minmax() -> None:
     [
         (lambda d: d.update(schema_version="2.0"), "schema version 2.0 is not supported"),
         (lambda d: d.pop("graphs"), "missing field(s) graphs"),
-        (lambda d: d.update(family="diffusion"), "unknown model family"),
+        (lambda d: d.update(family=""), "family must be a name"),
+        (lambda d: d.update(family=7), "family must be a name"),
         (lambda d: d["graphs"].pop("sampler"), "must include a 'sampler'"),
         (lambda d: d["graphs"]["encoder"].update(file="../../etc/passwd"), "plain name beside"),
         (lambda d: d["graphs"]["encoder"].update(file="/abs/enc.onnx"), "plain name beside"),

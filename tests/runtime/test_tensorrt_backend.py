@@ -403,7 +403,7 @@ def test_timed_run_marks_each_phase_on_the_engine_stream(fake_gpu: list, artifac
 
 
 def test_bench_times_the_engine_with_cuda_events(fake_gpu: list, artifact: Path) -> None:
-    from genedge.export.bench import run_bench
+    from genedge.bench import run_bench
 
     engine_from_onnx(artifact, batch_range=(1, 8, 64))
     report = run_bench(

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from genedge.train.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
-from genedge.train.loop import load_trained, train
+from genedge.train.loop import train
+from genedge.train.run_folder import load_trained
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:

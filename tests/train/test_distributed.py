@@ -19,7 +19,8 @@ from genedge.runtime.errors import InputError
 from genedge.train import distributed as ddp
 from genedge.train.checkpoint import list_checkpoints, load_checkpoint
 from genedge.train.data import load_dataset
-from genedge.train.loop import load_trained, new_config, train
+from genedge.train.loop import new_config, train
+from genedge.train.run_folder import load_trained
 
 # A tiny GAN on 2-D points: the default global batch of 256 is 2 x 128. A constant learning
 # rate (no annealing over the run's total steps), so extending a run with --resume matches a
@@ -118,6 +119,7 @@ def test_default_batch_and_lr_scale_with_the_number_of_processes() -> None:
     assert (given.hparams["batch_size"], given.hparams["lr"]) == (32, 1e-3)
 
 
+@pytest.mark.usefixtures("torch_seed")
 def test_replica_runs_the_modules_own_methods_through_ddp_forward() -> None:
     """``decoder.logits(z)`` on the wrapper must enter DDP's forward (else its gradients would
     stay local); plain attributes come from the module."""
@@ -147,6 +149,7 @@ def test_replica_runs_the_modules_own_methods_through_ddp_forward() -> None:
         ("gan", "ring8", {}, set()),
     ],
 )
+@pytest.mark.usefixtures("torch_seed")
 def test_partly_used_models_are_found_without_touching_the_originals(
     family: str, data: str, sets: dict, expected: set[str]
 ) -> None:

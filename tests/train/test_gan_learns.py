@@ -11,9 +11,9 @@ from types import ModuleType
 
 import pytest
 
+from genedge.eval.metrics import mode_metrics
 from genedge.train.data import load_dataset
 from genedge.train.loop import train
-from genedge.train.metrics import mode_metrics
 from genedge.train.reference import load_torch_sampler
 
 
@@ -66,7 +66,7 @@ def test_mode_metrics_on_planted_samples() -> None:
 def test_mode_seeking_loss_punishes_a_generator_that_ignores_its_noise() -> None:
     import torch
 
-    from genedge.train.families.gan import mode_seeking_loss
+    from genedge.train.adversarial import mode_seeking_loss
 
     z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
     collapsed = torch.ones(8, 1, 3, 3)  # the same image whatever z

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from genedge.runtime.errors import InputError
-from genedge.train.loop import load_trained, train
+from genedge.train.loop import train
+from genedge.train.run_folder import load_trained
 
 KW: dict[str, Any] = dict(device="cpu", threads=1, sample_every=10**6, checkpoint_every=10**6)
 

@@ -21,8 +21,8 @@ from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.interpolate import interpolate
 from genedge.runtime.writers import write_samples
 from genedge.train.data import load_dataset
-from genedge.train.loop import load_trained
 from genedge.train.reference import torch_sampler
+from genedge.train.run_folder import load_trained
 
 if TYPE_CHECKING:
     from conftest import ShortRun

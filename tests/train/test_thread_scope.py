@@ -68,7 +68,7 @@ def test_train_restores_them_when_it_raises(tmp_path: Path, outside: torch.Tenso
 
 
 def test_evaluate_restores_threads(tmp_path: Path, outside: torch.Tensor) -> None:
-    from genedge.train.evaluate import evaluate
+    from genedge.eval.evaluate import evaluate
 
     run = tmp_path / "r"
     train(run, "gan", "ring8", overrides={"steps": 2}, threads=1, **KW)

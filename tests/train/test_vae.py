@@ -21,8 +21,8 @@ from genedge.runtime.interpolate import interpolate, latent_path, slerp
 from genedge.runtime.vae import VAESampler, data_to_image
 from genedge.train.data import load_dataset
 from genedge.train.families.vae import negative_elbo
-from genedge.train.loop import load_trained
 from genedge.train.preprocess import to_model_units
+from genedge.train.run_folder import load_trained
 
 if TYPE_CHECKING:
     from conftest import ShortRun

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 import numpy as np
 
@@ -106,7 +106,16 @@ def check_backend_options(name: str, options: Mapping[str, object] | None) -> di
     return options
 
 
-def _ort_kwargs(device: str, options: dict[str, object]) -> dict[str, object]:
+class _OrtArgs(TypedDict, total=False):
+    """Keyword arguments of ``OnnxRuntimeBackend`` that ``backend_options`` set."""
+
+    provider_options: dict[str, str] | None
+    cuda_graph: bool
+    iobinding: bool
+    optimized_cache: bool | str | os.PathLike[str] | None
+
+
+def _ort_kwargs(device: str, options: dict[str, object]) -> _OrtArgs:
     """``backend_options`` -> OnnxRuntimeBackend arguments (provider options as strings)."""
     raw = {str(k): str(v) for k, v in dict(options.get("provider_options") or {}).items()}  # type: ignore[call-overload]
     if "device_id" in options:
@@ -115,14 +124,20 @@ def _ort_kwargs(device: str, options: dict[str, object]) -> dict[str, object]:
         raw.setdefault("trt_fp16_enable", str(bool(options["fp16"])))
     if "trt_engine_cache_path" in options:
         raw.setdefault("trt_engine_cache_path", str(options["trt_engine_cache_path"]))
-    kw: dict[str, object] = {"provider_options": raw or None}
-    for key, arg in (
-        ("cuda_graph", "cuda_graph"),
-        ("iobinding", "iobinding"),
-        ("optimized_model_cache", "optimized_cache"),
-    ):
-        if key in options:
-            kw[arg] = options[key]
+    kw: _OrtArgs = {"provider_options": raw or None}
+    # check_backend_options has checked the values' types.
+    if "cuda_graph" in options:
+        kw["cuda_graph"] = bool(options["cuda_graph"])
+    if "iobinding" in options:
+        kw["iobinding"] = bool(options["iobinding"])
+    if "optimized_model_cache" in options:
+        cache = options["optimized_model_cache"]
+        if not (cache is None or isinstance(cache, (bool, str, os.PathLike))):
+            raise InputError(
+                f"backend option 'optimized_model_cache' must be True, False or a folder, "
+                f"got {cache!r}"
+            )
+        kw["optimized_cache"] = cache
     if device in ("cpu", "cuda") and "optimized_cache" not in kw:
         kw["optimized_cache"] = None  # on unless $GENEDGE_ORT_CACHE turns it off
     return kw

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,7 @@ def session_from_onnx(
     )
 
 
-def ort_cache_folder(path: Path, cache: bool | str | Path | None = None) -> Path | None:
+def ort_cache_folder(path: Path, cache: bool | str | os.PathLike[str] | None = None) -> Path | None:
     """Where the optimised model of ``path`` is cached, or ``None`` when caching is off.
 
     ``cache=None`` follows ``$GENEDGE_ORT_CACHE`` (unset: on, beside the artifact in
@@ -208,7 +209,7 @@ def _model_hash(path: Path, folder: Path) -> str | None:
     memo = folder / f"{path.stem}.sha256.json"
     with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
         known = json.loads(memo.read_text())
-        if known["stat"] == stamp:
+        if known["stat"] == stamp and isinstance(known["sha256"], str):
             return known["sha256"]
     model = path.read_bytes()
     if b"location" in model:  # maybe external data (the key's name); never cache those
@@ -232,7 +233,7 @@ def cached_session(
     providers: list[str] | None = None,
     threads: int | None = None,
     provider_options: list[dict[str, str]] | None = None,
-    cache: bool | str | Path | None = None,
+    cache: bool | str | os.PathLike[str] | None = None,
 ) -> tuple[ort.InferenceSession, str]:
     """Open a session, reusing the optimised model saved by an earlier load.
 
@@ -393,7 +394,7 @@ class OnnxRuntimeBackend:
         provider_options: dict[str, str] | None = None,
         cuda_graph: bool = False,
         iobinding: bool = True,
-        optimized_cache: bool | str | Path | None = False,
+        optimized_cache: bool | str | os.PathLike[str] | None = False,
     ) -> None:
         provider = _PROVIDERS[device]
         self.name = {"cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "ort-tensorrt"}[device]
@@ -430,6 +431,7 @@ class OnnxRuntimeBackend:
         # names and provider fallbacks on every call (~2 us, as much as a batch-1 MLP run);
         # genedge checks the names once, against the manifest, when the Sampler is built.
         native = getattr(self.session, "_sess", None)
+        self._run: Callable[[list[str], dict[str, np.ndarray], Any], list[np.ndarray]]
         self._run = native.run if device == "cpu" and native is not None else self.session.run
         bound = cuda_graph or (device == "cuda" and iobinding)
         self._graphs = (

@@ -30,6 +30,9 @@ class Family(ABC):
     kinds: tuple[str, ...] = ("image", "points")
     #: Range of the generator's output (the model units that preprocessing maps data onto).
     model_range: tuple[float, float] = (-1.0, 1.0)
+    #: How ``torch.onnx`` exports the graphs: ``"dynamo"`` (torch.export) or ``"torchscript"``
+    #: (tracing; for modules dynamo specialises, such as a GRU's time axis).
+    exporter: str = "dynamo"
 
     def check_data(self, info: DataInfo) -> None:
         """Raise DataError when the family cannot learn this data."""

@@ -19,6 +19,7 @@ from torch import nn
 
 from genedge.runtime.errors import DataError, InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
+from genedge.train.adversarial import with_ema
 from genedge.train.families.base import Models, Optimizers
 from genedge.train.families.conditional import (
     ConditionalGenerator,
@@ -26,7 +27,7 @@ from genedge.train.families.conditional import (
     conditional_step,
 )
 from genedge.train.families.dcgan import ConvFeatures, ConvGenerator, discriminator_blocks
-from genedge.train.families.gan import GANFamily, MLPFeatures, MLPGenerator, with_ema
+from genedge.train.families.gan import GANFamily, MLPFeatures, MLPGenerator
 from genedge.train.run import DataInfo
 
 ARCHS = ("mlp", "conv")

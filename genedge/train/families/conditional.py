@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from genedge.runtime.errors import InputError
+from genedge.train.adversarial import adversarial_step, mode_seeking_loss
 from genedge.train.clusters import kmeans
 from genedge.train.families.base import Models, Optimizers
 from genedge.train.run import DataInfo
@@ -88,9 +89,6 @@ def conditional_step(
     two latents, and G is penalised when their images are closer than their latents. Without it
     a conditional G learns to ignore z and draws one image per class.
     """
-    # Imported here: gan.py builds its self-conditioned models from this module.
-    from genedge.train.families.gan import adversarial_step, mode_seeking_loss
-
     z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
     weight = float(hp.get("mode_seeking", 0.0))
     half = x.shape[0] // 2

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from genedge.runtime.manifest import GraphSpec, TensorSpec
+from genedge.train.adversarial import adversarial_step, sampling_generator, with_ema
 from genedge.train.families.base import Family, Models, Optimizers
-from genedge.train.families.gan import adversarial_step, sampling_generator, with_ema
 from genedge.train.run import DataInfo
 
 #: Gain on the first differences D sees: steps of smooth data are small next to their levels.

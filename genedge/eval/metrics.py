@@ -7,7 +7,7 @@ it; the mode histogram's KL divergence to uniform measures balance.
 For any feature vectors (a classifier's penultimate layer, or raw points): the Fréchet distance,
 improved precision/recall (Kynkäänniemi 2019, k=3), density/coverage (Naeem 2020, k=5) and a
 predicted-class histogram. None of these is comparable across feature spaces or sample sizes:
-report each beside its real-vs-real floor (see :mod:`genedge.train.evaluate`).
+report each beside its real-vs-real floor (see :mod:`genedge.eval.evaluate`).
 """
 
 from __future__ import annotations

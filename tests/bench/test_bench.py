@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from genedge.export.bench import (
+from genedge.bench import (
     LatencyStats,
     count_flops,
     rows_from_timings,
@@ -90,7 +90,7 @@ def test_interleaving_runs_every_backend_in_rounds_within_budget() -> None:
     assert len(settles) == 10  # 5 rounds x 2 backends
 
 
-def test_count_flops_of_linear_and_conv_layers() -> None:
+def test_count_flops_of_linear_and_conv_layers(torch_seed: int) -> None:
     lin = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 5))
     assert count_flops(lin, (torch.zeros(1, 10),)) == 2 * (10 * 20 + 20 * 5)
     conv = nn.Conv2d(3, 8, 3, padding=1)
@@ -100,7 +100,7 @@ def test_count_flops_of_linear_and_conv_layers() -> None:
 
 
 def test_bench_report_schema_and_missing_backends(
-    gan_points_onnx: Path, gan_points_run: Path
+    gan_points_onnx: Path, gan_points_run: Path, torch_seed: int
 ) -> None:
     report = run_bench(
         gan_points_onnx,
@@ -114,7 +114,7 @@ def test_bench_report_schema_and_missing_backends(
     assert d["format"] == "genedge.bench" and d["version"] == 1
     assert set(d["ceilings_gflops"]) == {"onnxruntime", "torch"}
     # An MLP generator: 2 x in x out per Linear layer, whatever widths the family defaults to.
-    from genedge.train.loop import load_trained
+    from genedge.train.run_folder import load_trained
 
     cfg, family, models, _ = load_trained(gan_points_run)
     module = family.sampler_module(models, cfg.hparams, cfg.data_info)
@@ -146,7 +146,7 @@ def test_bench_without_a_run_has_no_torch_row(gan_points_onnx: Path) -> None:
 
 
 def test_bench_exports_and_times_other_precisions(
-    gan_image_onnx: Path, gan_image_run: Path
+    gan_image_onnx: Path, gan_image_run: Path, torch_seed: int
 ) -> None:
     report = run_bench(
         gan_image_onnx,
@@ -170,7 +170,7 @@ def test_bench_exports_and_times_other_precisions(
 
 
 def test_self_timed_runners_report_their_own_clock_and_phases() -> None:
-    from genedge.export.bench import Timing
+    from genedge.bench import Timing
 
     calls = [0]
 
@@ -199,7 +199,7 @@ def test_self_timed_runners_report_their_own_clock_and_phases() -> None:
 
 
 def test_host_phase_timer_splits_a_call_at_its_marks() -> None:
-    from genedge.export.bench import HostPhaseTimer
+    from genedge.bench import HostPhaseTimer
 
     stamps = iter([10.0, 10.5, 12.5, 13.0, 14.0])
     timer = HostPhaseTimer(clock=lambda: next(stamps))
@@ -217,7 +217,7 @@ def test_host_phase_timer_splits_a_call_at_its_marks() -> None:
 def test_cuda_event_timer_reads_elapsed_times_between_events() -> None:
     from types import SimpleNamespace
 
-    from genedge.export.bench import CudaEventTimer
+    from genedge.bench import CudaEventTimer
 
     ok = 0
     recorded: list[tuple[int, object]] = []
@@ -249,11 +249,11 @@ def test_cuda_event_timer_reads_elapsed_times_between_events() -> None:
 
 
 def test_gpu_rows_without_a_gpu_are_rows_with_a_reason(
-    gan_points_onnx: Path, gan_points_run: Path
+    gan_points_onnx: Path, gan_points_run: Path, torch_seed: int
 ) -> None:
     import onnxruntime as ort
 
-    from genedge.export.bench import GPU_BACKENDS
+    from genedge.bench import GPU_BACKENDS
 
     if "CUDAExecutionProvider" in ort.get_available_providers() or torch.cuda.is_available():
         pytest.skip("a GPU stack is present here")
@@ -290,19 +290,21 @@ def test_batch_sizes_and_backend_names_are_checked(gan_points_onnx: Path) -> Non
 def test_a_backend_failing_at_one_batch_size_is_a_row(
     gan_points_onnx: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import genedge.export.bench as bench
+    import genedge.bench.run as bench_run
+    from genedge.bench import Timing
     from genedge.runtime import Sampler
     from genedge.runtime.errors import InputError
 
     def fake_gpu_runner(name: str, model: Path, probe: object, threads: object = None):
-        def run(batch: int) -> bench.Timing:
+        def run(batch: int) -> Timing:
             if batch > 8:
                 raise InputError(f"batch {batch} is outside the engine's profile")
-            return bench.Timing(1e-3 * batch, {"h2d": 1e-4, "compute": 8e-4, "d2h": 1e-4})
+            return Timing(1e-3 * batch, {"h2d": 1e-4, "compute": 8e-4, "d2h": 1e-4})
 
         return run, Sampler(model, backend="cpu"), "cuda events"
 
-    monkeypatch.setattr(bench, "gpu_runner", fake_gpu_runner)
+    # run_bench looks gpu_runner up in genedge.bench.run: patch it there
+    monkeypatch.setattr(bench_run, "gpu_runner", fake_gpu_runner)
     report = run_bench(
         gan_points_onnx, None, backends=("cpu", "tensorrt"), batch_sizes=(2, 16), budget_s=0.01
     )
@@ -318,7 +320,7 @@ def test_a_backend_failing_at_one_batch_size_is_a_row(
 def test_cold_start_compares_with_and_without_the_optimised_model_cache(
     gan_points_onnx: Path,
 ) -> None:
-    from genedge.export.bench import cold_start
+    from genedge.bench import cold_start
 
     rows = {r["backend"]: r for r in cold_start(gan_points_onnx, None, repeats=1)}
     for name in ("onnxruntime", "onnxruntime-no-ort-cache"):

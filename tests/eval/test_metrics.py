@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genedge.train import evalnets
-from genedge.train.data import load_dataset
-from genedge.train.metrics import (
+from genedge.eval import evalnets
+from genedge.eval.metrics import (
     class_histogram,
     density_coverage,
     frechet_distance,
     manifold_metrics,
     precision_recall,
 )
+from genedge.train.data import load_dataset
 
 pytestmark = pytest.mark.usefixtures("pinned_threads")
 
@@ -154,7 +154,7 @@ def tiny_gan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_evaluate_toy_has_mode_rows_with_real_floor(tiny_gan: Path) -> None:
-    from genedge.train.evaluate import evaluate
+    from genedge.eval.evaluate import evaluate
 
     report = evaluate(tiny_gan, "ring8", n=400, seed=0, threads=1)
     modes = report.metric("modes_captured")
@@ -214,7 +214,7 @@ def _tiny_export(root: Path, family: str, data: str, steps: int) -> tuple[Path, 
 
 
 def test_vae_likelihood_same_for_run_and_artifact(tmp_path: Path) -> None:
-    from genedge.train.evaluate import evaluate
+    from genedge.eval.evaluate import evaluate
 
     run, onnx = _tiny_export(tmp_path, "vae", "digits", 100)
     by_run, by_onnx = (evaluate(s, "digits", n=200, threads=1) for s in (run, onnx))
@@ -226,7 +226,7 @@ def test_vae_likelihood_same_for_run_and_artifact(tmp_path: Path) -> None:
 
 
 def test_conditional_model_gets_label_accuracy_and_cas(tmp_path: Path) -> None:
-    from genedge.train.evaluate import evaluate
+    from genedge.eval.evaluate import evaluate
 
     _, onnx = _tiny_export(tmp_path, "cgan", "digits", 20)
     report = evaluate(onnx, "digits", n=300, threads=1)

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from genedge.eval import evalnets
+from genedge.eval.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
 from genedge.runtime.artifact import read_manifest
 from genedge.runtime.errors import DataError
 from genedge.runtime.manifest import Manifest
 from genedge.runtime.sampler import Sampler, check_count
 from genedge.runtime.vae import VAESampler
-from genedge.train import evalnets
 from genedge.train.data import Dataset, load_dataset
-from genedge.train.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
 from genedge.train.threads import torch_scope
 
 #: Built-in sets generated on demand: :func:`load_dataset` is asked for both halves' worth.
@@ -190,8 +190,8 @@ def open_source(source: str | Path, backend: str = "auto", threads: int | None =
             return VAESampler(path, backend=backend, threads=threads)
         return Sampler(path, backend=backend, threads=threads)
     from genedge.train.describe import manifest_for_run
-    from genedge.train.loop import load_trained
     from genedge.train.reference import TorchBackend
+    from genedge.train.run_folder import load_trained
 
     cfg, family, models, step = load_trained(path)
     manifest = manifest_for_run(cfg, family, step)

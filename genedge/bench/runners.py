@@ -1,0 +1,209 @@
+"""Runners: PyTorch eager (CPU and GPU, CUDA graphs) and the runtime's GPU backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genedge.bench.flops import count_flops
+from genedge.bench.interleave import Runner
+from genedge.bench.timers import CudaEventTimer, HostPhaseTimer, Timing, TorchEventTimer
+
+
+def _torch_parts(run: Path) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], Any]:
+    """The run's sampler module, its torch reference sampler, an input maker
+    ``inputs(batch, device)`` and the graph spec."""
+    import torch
+
+    from genedge.train.reference import torch_sampler
+    from genedge.train.run_folder import load_trained
+
+    cfg, family, models, step = load_trained(run)
+    sampler = torch_sampler(cfg, family, models, step)
+    module = family.sampler_module(models, cfg.hparams, cfg.data_info)
+    graph = sampler.manifest.sampler
+    k = max(1, sampler.manifest.num_classes)
+    length = sampler.manifest.default_length or 1
+
+    def inputs(batch: int, device: str = "cpu") -> tuple[Any, ...]:
+        args = []
+        for t in graph.inputs:
+            shape = [
+                batch if d == "batch" else length if d == "length" else int(d) for d in t.shape
+            ]
+            if t.role == "latent":
+                args.append(torch.randn(shape, device=device))
+            elif t.role == "label":
+                args.append(torch.randint(0, k, shape, device=device))
+            else:
+                args.append(torch.zeros(shape, device=device))
+        return tuple(args)
+
+    return module, sampler, inputs, graph
+
+
+def _torch_runner(run: Path) -> tuple[Runner, Any, float]:
+    """PyTorch eager as its users sample: noise drawn by torch, then the module, per call."""
+    import torch
+
+    module, sampler, inputs, _ = _torch_parts(run)
+
+    @torch.inference_mode()
+    def run_(batch: int) -> object:
+        return module(*inputs(batch))
+
+    return run_, sampler, count_flops(module, inputs(1))
+
+
+def _outputs(out: Any) -> tuple[Any, ...]:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def torch_cuda_runners(run: Path, device: str = "cuda") -> dict[str, Runner]:
+    """PyTorch on the GPU: ``torch-cuda`` (eager) and ``torch-cuda-graph`` (torch.cuda.graphs).
+
+    Both draw the noise on the device, run the generator and copy the samples to the host (as
+    the runtime's rows do), timed with ``torch.cuda.Event``: phases ``compute`` (noise +
+    generator) and ``d2h``. The graph row captures one CUDAGraph per batch size on its first
+    call, after three warm-up runs on a side stream (torch's documented recipe), and each call
+    refills the static latent/label tensors in place before ``replay()``.
+
+    Raises:
+        BackendUnavailableError: torch sees no CUDA GPU.
+    """
+    import copy
+
+    import torch
+
+    from genedge.runtime.errors import BackendUnavailableError
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError(
+            f"torch {torch.__version__} sees no CUDA GPU"
+            + ("" if torch.version.cuda else " (a CPU-only build)")
+        )
+    module, sampler, inputs, graph = _torch_parts(run)
+    module = copy.deepcopy(module).to(device).eval()  # the CPU row keeps its own copy
+    k = max(1, sampler.manifest.num_classes)
+    timer = TorchEventTimer()
+
+    def eager(batch: int) -> Timing:
+        timer.reset()
+        timer.mark("start")
+        with torch.inference_mode():
+            outs = _outputs(module(*inputs(batch, device)))
+            timer.mark("compute")
+            for o in outs:
+                o.cpu()  # a blocking copy to pageable host memory
+        timer.mark("d2h")
+        return timer.finish()
+
+    graphs: dict[int, tuple[Any, list[Any], tuple[Any, ...]]] = {}
+
+    def capture(batch: int) -> tuple[Any, list[Any], tuple[Any, ...]]:
+        static = list(inputs(batch, device))
+        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]  # torch leaves it untyped
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.no_grad(), torch.cuda.stream(side):
+            for _ in range(3):  # warm-up (cuDNN/cuBLAS choices, lazy init) before capture
+                module(*static)
+        torch.cuda.current_stream().wait_stream(side)
+        g = torch.cuda.CUDAGraph()
+        with torch.no_grad(), torch.cuda.graph(g):
+            outs = _outputs(module(*static))
+        return g, static, outs
+
+    def graphed(batch: int) -> Timing:
+        entry = graphs.get(batch)
+        if entry is None:
+            entry = graphs[batch] = capture(batch)
+        g, static, outs = entry
+        timer.reset()
+        timer.mark("start")
+        with torch.no_grad():
+            for t, value in zip(graph.inputs, static, strict=True):
+                if t.role == "latent":
+                    value.normal_()  # fresh noise into the captured address
+                elif t.role == "label":
+                    value.random_(0, k)
+            g.replay()
+            timer.mark("compute")
+            for o in outs:
+                o.cpu()
+        timer.mark("d2h")
+        return timer.finish()
+
+    return {"torch-cuda": eager, "torch-cuda-graph": graphed}
+
+
+def _feed_maker(probe: Any) -> Callable[[int], dict[str, np.ndarray]]:
+    """Pre-drawn graph inputs per batch size (the same seeded latents for every backend)."""
+    feeds: dict[int, dict[str, np.ndarray]] = {}
+
+    def feed_for(batch: int) -> dict[str, np.ndarray]:
+        if batch not in feeds:
+            feed = {probe._latent.name: probe.latents(batch, seed=0)}
+            if probe._label is not None:
+                feed[probe._label.name] = probe.labels_for(batch)
+            for st in probe._states:
+                shape = tuple(batch if d == "batch" else int(d) for d in st.shape)
+                feed[st.name] = np.zeros(shape, np.float32)
+            feeds[batch] = feed
+        return feeds[batch]
+
+    return feed_for
+
+
+def gpu_runner(
+    name: str,
+    model: Path,
+    probe: Any,
+    threads: int | None = None,
+    event_timer: Callable[[], Any] | None = None,
+) -> tuple[Runner, Any, str]:
+    """A runtime GPU row: ``cuda``, ``cuda-graph`` (cuda + CUDA graphs), ``ort-tensorrt`` or
+    ``tensorrt``, run on pre-drawn inputs and timed on the device.
+
+    Each call goes through the backend's ``run(feed, timer)``: with IOBinding (``cuda``) and
+    the native TensorRT backend the timer sees H2D, compute and D2H apart. onnxruntime sessions
+    run on the timer's stream (``user_compute_stream``) so its events bracket their work.
+
+    Returns:
+        ``(runner, sampler, timing kind)``.
+
+    Raises:
+        BackendUnavailableError: The backend (or its GPU) is not available here.
+    """
+    from genedge.runtime import GenedgeError, Sampler
+
+    backend = {"cuda-graph": "cuda"}.get(name, name)
+    options: dict[str, Any] = {"cuda_graph": True} if name == "cuda-graph" else {}
+    if backend == "cuda":
+        options["optimized_model_cache"] = False  # load time is the cold-start row's business
+    timer: Any = None
+    kind = "perf_counter"
+    if backend in ("cuda", "ort-tensorrt", "tensorrt"):
+        try:
+            timer = (event_timer or CudaEventTimer)()
+            kind = timer.kind
+        except GenedgeError as e:
+            timer, kind = HostPhaseTimer(), f"perf_counter (no CUDA events: {e})"
+        stream = getattr(timer, "stream", None)
+        if stream is not None and backend != "tensorrt":
+            options["provider_options"] = {"user_compute_stream": str(int(stream))}
+    s = Sampler(model, backend=backend, threads=threads, backend_options=options)
+    # The onnxruntime and TensorRT backends take a phase timer beside the feed.
+    run: Callable[..., list[np.ndarray]] = s._backend.run
+    feed_for = _feed_maker(probe)
+    timer = timer or HostPhaseTimer()
+
+    def call(batch: int) -> Timing:
+        timer.reset()
+        run(feed_for(batch), timer)
+        timing: Timing = timer.finish()
+        return timing
+
+    return call, s, kind
