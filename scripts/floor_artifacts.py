@@ -10,9 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genedge.export import export_module, wrap_onnx
 from genedge.export.onnx_export import export_run
 from genedge.runtime import Sampler
 from genedge.train.loop import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "export"))
+import byom_models as bm  # noqa: E402
 
 #: (artifact name, family, data, steps, overrides, precision)
 CASES = [
@@ -48,8 +52,43 @@ def main(out: Path) -> None:
         path = out / f"{name}.onnx"
         export_run(run, path, precision=precision, quality_check=False)
         expected[name] = Sampler(path, backend="cpu", threads=1).sample(8, seed=0)
+    for name, path in _custom(out).items():
+        expected[name] = Sampler(path, backend="cpu", threads=1).sample(8, seed=0)
     np.savez(out / "expected.npz", **expected)
-    print(f"wrote {len(CASES)} artifacts and expected.npz to {out}")
+    print(f"wrote {len(expected)} artifacts and expected.npz to {out}")
+
+
+def _custom(out: Path) -> dict[str, Path]:
+    """Artifacts of generators genedge did not train: a module with a noise input, one with
+    noise maps and a truncation psi, and a plain ONNX file wrapped."""
+    torch.manual_seed(0)
+    image = {"value_range": (0.0, 255.0), "model_range": (-1.0, 1.0)}
+    dcgan = bm.randomise_batchnorm(bm.NoiseAsInputDCGAN(ngf=4)).eval()
+    export_module(
+        dcgan, out / "custom.onnx", latent_shape=(100, 1, 1), noise={"noise": (100, 1, 1)}, **image
+    )
+    style = bm.StyleLike().eval()
+    export_module(
+        style,
+        out / "custom-style.onnx",
+        latent_shape=(16,),
+        noise={"noise0": (1, 4, 4), "noise1": (1, 8, 8)},
+        truncation=True,
+        **image,
+    )
+    plain_module = bm.randomise_batchnorm(bm.ExamplesDCGAN(ngf=4)).eval()
+    plain = out / "plain.onnx"
+    torch.onnx.export(
+        plain_module,
+        (torch.zeros(2, 100, 1, 1),),
+        str(plain),
+        input_names=["input"],
+        output_names=["out"],
+        dynamic_axes={"input": {0: "N"}, "out": {0: "N"}},
+        dynamo=False,
+    )
+    wrap_onnx(plain, out / "wrapped.onnx", against=plain_module, **image)
+    return {n: out / f"{n}.onnx" for n in ("custom", "custom-style", "wrapped")}
 
 
 if __name__ == "__main__":

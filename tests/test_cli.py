@@ -100,7 +100,6 @@ def test_version() -> None:
         (["sample", "{onnx}", "--labels", "1,2"], "takes no labels"),
         (["sample", "{onnx}", "--out", "/nonexistent-dir/x.npy"], "does not exist"),
         (["sample", "{onnx}", "--out", "{tmp}/x.gif"], "use a .png, .npy"),
-        (["sample", "{onnx}", "--backend", "warp"], "unknown backend 'warp'"),
         (["sample", "{onnx}", "--labels", "a,b"], "comma-separated integers"),
         (["sample", "{tmp}/corrupt.onnx"], "truncated"),
         (["export", "{tmp}/no-run", "--out", "{tmp}/m.onnx"], "run folder not found"),
@@ -122,3 +121,30 @@ def test_user_errors_are_one_line_and_exit_2(
 def test_usage_errors_exit_2() -> None:
     r = genedge("sample")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_an_unknown_choice_is_a_usage_error(gan_points_onnx: Path) -> None:
+    r = genedge("sample", str(gan_points_onnx), "--backend", "warp")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "'warp' is not one of" in r.stderr and "'ort-tensorrt'" in r.stderr
+
+
+def test_the_cli_defaults_are_the_apis() -> None:
+    import inspect
+
+    from genedge.cli.export_cmd import export, verify
+    from genedge.export.onnx_export import export_run, verify_artifact
+    from genedge.runtime.backends import BACKEND_NAMES
+    from genedge.train import distributed as ddp
+
+    def defaults(fn: object) -> dict[str, object]:
+        return {
+            k: getattr(p.default, "value", p.default)
+            for k, p in inspect.signature(fn).parameters.items()  # type: ignore[arg-type]
+        }
+
+    api, cli = defaults(export_run), defaults(export)
+    assert cli["quality_check"] == api["quality_check"] and cli["precision"] == api["precision"]
+    api, cli = defaults(verify_artifact), defaults(verify)
+    assert cli["backend"] == api["backend"] and cli["check_finite"] == api["check_finite"]
+    assert BACKEND_NAMES[0] == "auto" and ddp.BACKENDS[0] == "auto"

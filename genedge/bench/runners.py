@@ -16,31 +16,20 @@ from genedge.bench.timers import CudaEventTimer, HostPhaseTimer, Timing, TorchEv
 def _torch_parts(run: Path) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], Any]:
     """The run's sampler module, its torch reference sampler, an input maker
     ``inputs(batch, device)`` and the graph spec."""
-    import torch
 
     from genedge.train.reference import torch_sampler
     from genedge.train.run_folder import load_trained
+    from genedge.train.torch_feeds import torch_inputs
 
     cfg, family, models, step = load_trained(run)
     sampler = torch_sampler(cfg, family, models, step)
     module = family.sampler_module(models, cfg.hparams, cfg.data_info)
     graph = sampler.manifest.sampler
-    k = max(1, sampler.manifest.num_classes)
-    length = sampler.manifest.default_length or 1
+    k = sampler.manifest.num_classes
+    length = sampler.manifest.default_length or None
 
     def inputs(batch: int, device: str = "cpu") -> tuple[Any, ...]:
-        args = []
-        for t in graph.inputs:
-            shape = [
-                batch if d == "batch" else length if d == "length" else int(d) for d in t.shape
-            ]
-            if t.role == "latent":
-                args.append(torch.randn(shape, device=device))
-            elif t.role == "label":
-                args.append(torch.randint(0, k, shape, device=device))
-            else:
-                args.append(torch.zeros(shape, device=device))
-        return tuple(args)
+        return torch_inputs(graph, batch, length=length, num_classes=k, device=device)
 
     return module, sampler, inputs, graph
 
@@ -125,7 +114,7 @@ def torch_cuda_runners(run: Path, device: str = "cuda") -> dict[str, Runner]:
         timer.mark("start")
         with torch.no_grad():
             for t, value in zip(graph.inputs, static, strict=True):
-                if t.role == "latent":
+                if t.role in ("latent", "noise"):
                     value.normal_()  # fresh noise into the captured address
                 elif t.role == "label":
                     value.random_(0, k)
@@ -145,13 +134,7 @@ def _feed_maker(probe: Any) -> Callable[[int], dict[str, np.ndarray]]:
 
     def feed_for(batch: int) -> dict[str, np.ndarray]:
         if batch not in feeds:
-            feed = {probe._latent.name: probe.latents(batch, seed=0)}
-            if probe._label is not None:
-                feed[probe._label.name] = probe.labels_for(batch)
-            for st in probe._states:
-                shape = tuple(batch if d == "batch" else int(d) for d in st.shape)
-                feed[st.name] = np.zeros(shape, np.float32)
-            feeds[batch] = feed
+            feeds[batch] = probe.feed(batch, seed=0)
         return feeds[batch]
 
     return feed_for

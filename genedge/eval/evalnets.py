@@ -87,7 +87,8 @@ class ImageClassifier(nn.Module):
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        logits: torch.Tensor = self.head(self.body(x))
+        return logits
 
 
 class FittedClassifier:
@@ -112,7 +113,8 @@ class FittedClassifier:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The predicted class of each image, int64 ``(N,)``."""
-        return self._apply(x, self.net).argmax(1)
+        labels: np.ndarray = self._apply(x, self.net).argmax(1)
+        return labels
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         """Share of images whose predicted class is ``y``."""
@@ -145,7 +147,11 @@ def fit_classifier(
     augment = (lambda b, g: _shift(b, shift, g)) if shift else None
     _fit(net, _unit(x, value_range), target, F.cross_entropy, steps, seed, augment=augment,
          one_cycle=True)  # fmt: skip
-    info = {"version": CLASSIFIER_VERSION, "steps": steps, "num_classes": num_classes}
+    info: dict[str, object] = {
+        "version": CLASSIFIER_VERSION,
+        "steps": steps,
+        "num_classes": num_classes,
+    }
     return FittedClassifier(net, value_range, info)
 
 
@@ -239,7 +245,8 @@ class _GRU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.gru(x)
-        return self.out(h if self.every_step else h[:, -1])
+        out: torch.Tensor = self.out(h if self.every_step else h[:, -1])
+        return out
 
 
 def discriminative_score(
@@ -315,7 +322,8 @@ def _fit(
             idx = torch.randint(0, len(x), (batch,), generator=gen)
             inputs = x[idx] if augment is None else augment(x[idx], gen)
             opt.zero_grad(set_to_none=True)
-            loss(net(inputs), target[idx]).backward()
+            # torch leaves Tensor.backward unannotated
+            loss(net(inputs), target[idx]).backward()  # type: ignore[no-untyped-call]
             opt.step()
             if sched is not None:
                 sched.step()

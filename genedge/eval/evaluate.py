@@ -162,7 +162,7 @@ def _evaluate(
     elif ds.kind == "points":
         metrics += _feature_metrics(real_a, real_b, fake, "raw coordinates")
         if ds.modes is not None:
-            metrics += _mode_rows(ds, real_b, fake)
+            metrics += _mode_rows(ds, ds.modes, real_b, fake)
     else:
         metrics += _sequence_metrics(real_a, real_b, fake, seed)
     return EvalReport(
@@ -334,7 +334,8 @@ def _pca(x: np.ndarray, dim: int) -> Callable[[np.ndarray], np.ndarray]:
     basis = vt[:dim].T
 
     def project(v: np.ndarray) -> np.ndarray:
-        return (v.reshape(len(v), -1) - mean) @ basis
+        projected: np.ndarray = (v.reshape(len(v), -1) - mean) @ basis
+        return projected
 
     return project
 
@@ -398,7 +399,8 @@ def _binarise(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
 def _bernoulli_logp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Per-sample ``sum log p(x)`` of binary ``x`` under pixel probabilities ``p``."""
     logp = x * np.log(p) + (1 - x) * np.log1p(-p)
-    return logp.reshape(logp.shape[0], -1).sum(1)
+    total: np.ndarray = logp.reshape(logp.shape[0], -1).sum(1)
+    return total
 
 
 def vae_likelihood(
@@ -439,9 +441,11 @@ def vae_likelihood(
 # --- toys and sequences ----------------------------------------------------------------------
 
 
-def _mode_rows(ds: Dataset, real_b: np.ndarray, fake: np.ndarray) -> list[Metric]:
-    got = mode_metrics(fake, ds.modes, ds.mode_std)
-    floor = mode_metrics(real_b, ds.modes, ds.mode_std)
+def _mode_rows(
+    ds: Dataset, modes: np.ndarray, real_b: np.ndarray, fake: np.ndarray
+) -> list[Metric]:
+    got = mode_metrics(fake, modes, ds.mode_std)
+    floor = mode_metrics(real_b, modes, ds.mode_std)
     return [
         _row(
             "modes_captured",

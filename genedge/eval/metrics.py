@@ -182,7 +182,8 @@ def _cov(x: np.ndarray) -> np.ndarray:
 
 def _psd_sqrt(m: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh(m)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    root: np.ndarray = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    return root
 
 
 #: Rows of a distance block: bounds memory to about 64 MB for 2000 columns.

@@ -1,11 +1,10 @@
 """Export a trained run to an ONNX artifact set, checked against PyTorch before it is kept.
 
-All or nothing: every graph is written to a temporary file beside the target, linted, checked
-for parity, stamped with its manifest, checked as valid ONNX (:mod:`genedge.export.onnx_checks`),
-and only then renamed into place. A failed export leaves no file behind and an existing artifact
-untouched (``force`` keeps one that fails parity or the quality gate, loudly; never an invalid
-graph). A companion graph's file (a VAE's encoder) is stamped as such: its manifest's
-``companion`` names its role and the artifact it belongs to.
+The graphs are traced here (:func:`export_graph`), converted and linted; writing them all or
+nothing, after parity and the quality gate, is
+:func:`genedge.export.artifact_writer.write_artifact`.
+A companion graph's file (a VAE's encoder) is stamped as such: its manifest's ``companion``
+names its role and the artifact it belongs to.
 """
 
 from __future__ import annotations
@@ -13,12 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,57 +21,34 @@ import onnx
 import torch
 from torch import nn
 
+from genedge.export.artifact_writer import (
+    ExportResult,
+    ParityError,
+    check_target,
+    write_artifact,
+)
 from genedge.export.lint import LintError, lint_graph
-from genedge.export.memory import estimate_memory
-from genedge.export.onnx_checks import check_onnx
 from genedge.export.parity import ParityReport, check_parity
 from genedge.export.precision import check_precision, convert_precision
-from genedge.export.quality_gate import QualityCheck, QualityError, check_quality
-from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from genedge.runtime.errors import GenedgeError, OutputError
-from genedge.runtime.manifest import METADATA_KEY, Companion, GraphSpec, Manifest
+from genedge.export.quality_gate import QualityCheck, check_quality
+from genedge.runtime.errors import GenedgeError
+from genedge.runtime.manifest import GraphSpec
 from genedge.train.describe import manifest_for_run
 from genedge.train.reference import TorchBackend
 from genedge.train.run_folder import load_trained
+from genedge.train.torch_feeds import torch_inputs
+
+__all__ = ["ExportResult", "ParityError", "export_graph", "export_run", "verify_artifact"]
 
 EXPORT_BATCH = 4
 EXPORT_LENGTH = 6
 
 
-class ParityError(GenedgeError):
-    """The exported graph does not match PyTorch within tolerance."""
-
-    def __init__(self, message: str, report: ParityReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
-@dataclass
-class ExportResult:
-    """What an export wrote and how it checked out."""
-
-    path: Path
-    files: list[Path]
-    manifest: Manifest
-    report: ParityReport
-    quality: QualityCheck | None = None
-
-
 def _example(graph: GraphSpec, num_classes: int) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(0)  # its own stream: the caller's RNG stays put
-    args = []
-    for t in graph.inputs:
-        shape = [
-            EXPORT_BATCH if d == "batch" else EXPORT_LENGTH if d == "length" else int(d)
-            for d in t.shape
-        ]
-        if t.role == "label":
-            args.append(torch.arange(EXPORT_BATCH, dtype=torch.int64) % max(1, num_classes))
-        elif t.role == "state":
-            args.append(torch.zeros(shape))
-        else:
-            args.append(torch.randn(shape, generator=gen))
-    return tuple(args)
+    return torch_inputs(
+        graph, EXPORT_BATCH, length=EXPORT_LENGTH, num_classes=num_classes, generator=gen
+    )
 
 
 def export_graph(
@@ -143,19 +115,6 @@ def _quiet_logs() -> Iterator[None]:
         logger.setLevel(old)
 
 
-def _stamp(model: onnx.ModelProto, manifest: Manifest, role: str, artifact: str) -> bytes:
-    """The model's bytes with the manifest in its metadata; a companion graph's (any role but
-    ``sampler``) says which graph it is and which artifact it belongs to."""
-    if role != "sampler":
-        manifest = manifest.with_updates(companion=Companion(role=role, artifact=artifact))
-    del model.metadata_props[:]
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, manifest.to_json()
-    model.producer_name = "genedge"
-    data: bytes = model.SerializeToString()
-    return data
-
-
 def export_run(
     run_dir: str | Path,
     out: str | Path,
@@ -201,12 +160,7 @@ def export_run(
             written unless ``force``).
     """
     check_precision(precision)
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise OutputError(f"export writes an .onnx file, got {out.name}")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write {out}: folder {folder} does not exist")
+    out, _ = check_target(out)
     cfg, family, models, step = load_trained(run_dir)
     base = manifest_for_run(cfg, family, step)
     graphs = {
@@ -220,75 +174,34 @@ def export_run(
         # One artifact serves every length: check the training length and a longer, odd one.
         lengths = (manifest.default_length, 2 * manifest.default_length + 3)
     modules = family.export_modules(models, cfg.hparams, cfg.data_info)
-    exporter = family.exporter
 
     protos: dict[str, onnx.ModelProto] = {}
     for role, graph in graphs.items():
-        proto = export_graph(modules[role], graph, manifest.num_classes, exporter)
+        proto = export_graph(modules[role], graph, manifest.num_classes, family.exporter)
         proto = convert_precision(proto, manifest, precision, role)
         problems = lint_graph(proto)
         if problems:
             raise LintError(f"exported {role} graph is unsafe: " + "; ".join(problems))
         protos[role] = proto
-    graphs = {
-        role: replace(g, memory=estimate_memory(protos[role], manifest.default_length or None))
-        for role, g in graphs.items()
+    reference = {
+        role: TorchBackend(modules[role], [t.name for t in g.inputs]) for role, g in graphs.items()
     }
-    manifest = manifest.with_updates(graphs=graphs)
 
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", dir=folder))
-    try:
-        tmp_files = {role: tmpdir / (g.file or out.name) for role, g in graphs.items()}
-        for role, proto in protos.items():
-            tmp_files[role].write_bytes(_stamp(proto, manifest, role, out.name))
-        reference = {
-            role: TorchBackend(modules[role], [t.name for t in g.inputs])
-            for role, g in graphs.items()
-        }
-        candidate = {role: OnnxRuntimeBackend(p, "cpu") for role, p in tmp_files.items()}
-        report = check_parity(
-            reference,
-            candidate,
-            manifest,
-            batch_sizes=batch_sizes,
-            lengths=lengths,
-            atol=atol,
-            rtol=rtol,
-        )
-        if not report.passed and not force:
-            raise ParityError(
-                f"export does not match PyTorch (max abs error {report.max_abs:.3g} > atol "
-                f"{report.atol:g}); nothing written. Use --force to keep it anyway",
-                report,
-            )
-        summary = report.summary()
-        quality = None
-        if quality_check and precision != "fp32":
-            quality = check_quality(
-                run_dir, tmp_files["sampler"], quality_data or cfg.data, precision, n=quality_n
-            )
-            summary["quality"] = quality.summary()
-            if not quality.passed and not force:
-                raise QualityError(
-                    f"{quality.describe()}; nothing written. Use --force to keep it anyway",
-                    quality,
-                )
-        manifest = manifest.with_updates(parity=summary)
-        # Every file as it will be kept, each checked as valid ONNX before any is renamed.
-        for role in graphs:
-            tmp_files[role].write_bytes(_stamp(protos[role], manifest, role, out.name))
-            check_onnx(tmp_files[role], f"{role} graph")
-        final: list[Path] = []
-        # Companions first, the sampler last: the sampler names them, so it must never
-        # appear before they do.
-        for role in sorted(graphs, key=lambda r: r == "sampler"):
-            target = folder / (graphs[role].file or out.name)
-            os.replace(tmp_files[role], target)
-            final.append(target)
-        return ExportResult(out, final, manifest, report, quality)
-    finally:
-        # The quality check's runtime may have left an optimised-model cache in there too.
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    def judge(sampler: Path) -> QualityCheck:
+        return check_quality(run_dir, sampler, quality_data or cfg.data, precision, n=quality_n)
+
+    return write_artifact(
+        protos,
+        reference,
+        manifest,
+        out,
+        batch_sizes=batch_sizes,
+        lengths=lengths,
+        atol=atol,
+        rtol=rtol,
+        force=force,
+        quality=judge if quality_check and precision != "fp32" else None,
+    )
 
 
 def verify_artifact(

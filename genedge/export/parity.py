@@ -1,7 +1,8 @@
 """Compare two backends output by output, in the spirit of Polygraphy's comparator.
 
 :func:`compare_outputs` sees only ``{name: array}`` dicts; :func:`check_parity` feeds both
-backends the same seeded inputs at several batch sizes (and sequence lengths) and gathers a
+backends the same seeded inputs (:func:`genedge.runtime.feeds.role_feed`, the sampler's own)
+at several batch sizes (and sequence lengths) and gathers a
 :class:`ParityReport` that is truthy when everything passed and serialises to JSON.
 """
 
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from genedge.runtime.backends import Backend
-from genedge.runtime.manifest import GraphSpec, Manifest, TensorSpec
+from genedge.runtime.feeds import role_feed
+from genedge.runtime.manifest import Manifest
 
 # (atol, rtol) per precision, in model units. Measured against PyTorch on MNIST runs (gan,
 # dcgan x2, cgan, vae sampler + encoder) and rgan on sines, 2048 samples each:
@@ -204,29 +206,6 @@ def compare_outputs(
     return tuple(results)
 
 
-def parity_feed(
-    graph: GraphSpec,
-    manifest: Manifest,
-    batch: int,
-    length: int | None,
-    rng: np.random.Generator,
-) -> dict[str, np.ndarray]:
-    """Seeded inputs for a graph, built from each input's role."""
-    feed: dict[str, np.ndarray] = {}
-    lo, hi = manifest.preprocessing.model_min, manifest.preprocessing.model_max
-    for t in graph.inputs:
-        shape = _shape(t, batch, length)
-        if t.role == "latent":
-            feed[t.name] = rng.standard_normal(shape, dtype=np.float32)
-        elif t.role == "label":
-            feed[t.name] = rng.integers(0, max(1, manifest.num_classes), shape, dtype=np.int64)
-        elif t.role == "state":
-            feed[t.name] = np.zeros(shape, np.float32)
-        else:
-            feed[t.name] = rng.uniform(lo, hi, shape).astype(np.float32)
-    return feed
-
-
 def check_parity(
     reference: Mapping[str, Backend],
     candidate: Mapping[str, Backend],
@@ -249,14 +228,15 @@ def check_parity(
     any_cand = next(iter(candidate.values()))
     share = DEFAULT_WITHIN_SHARE[manifest.precision]
     report = ParityReport(any_ref.name, any_cand.name, atol, rtol, within_share=share)
-    rng = np.random.Generator(np.random.PCG64(seed))
+    case_seed = seed
     for role, graph in manifest.graphs.items():
         if role not in reference or role not in candidate:
             continue
         seq = any(d == "length" for t in graph.inputs for d in t.shape)
         for batch in batch_sizes:
             for length in (lengths or (manifest.default_length,)) if seq else (None,):
-                feed = parity_feed(graph, manifest, batch, length, rng)
+                feed = role_feed(graph, manifest, batch, case_seed, length=length)
+                case_seed += 1
                 names = [t.name for t in graph.outputs]
                 ref = dict(zip(names, reference[role].run(feed), strict=True))
                 out = dict(zip(names, candidate[role].run(feed), strict=True))
@@ -265,8 +245,3 @@ def check_parity(
                 )
     return report
 
-
-def _shape(t: TensorSpec, batch: int, length: int | None) -> tuple[int, ...]:
-    return tuple(
-        batch if d == "batch" else (length or 1) if d == "length" else int(d) for d in t.shape
-    )

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from genedge.export.parity import parity_feed
 from genedge.export.subpixel import rewrite_conv_transpose
 from genedge.runtime.errors import GenedgeError, InputError
+from genedge.runtime.feeds import role_feed
 from genedge.runtime.manifest import PRECISIONS, Manifest
 
 #: Ops kept in float32 by the fp16 conversion (on top of onnxconverter-common's own list):
@@ -250,19 +250,19 @@ def _float_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 class _Calibration:
-    """onnxruntime ``CalibrationDataReader``: seeded feeds, as :func:`parity_feed` builds them
-    (standard-normal latents, labels over every class, zero states)."""
+    """onnxruntime ``CalibrationDataReader``: seeded feeds as sampling builds them
+    (:func:`genedge.runtime.feeds.role_feed`: standard-normal latents and noise, labels over
+    every class, zero states)."""
 
     def __init__(self, manifest: Manifest, role: str, seed: int) -> None:
         self._feeds = self._generate(manifest, role, seed)
 
     @staticmethod
     def _generate(manifest: Manifest, role: str, seed: int) -> Iterator[dict[str, np.ndarray]]:
-        rng = np.random.Generator(np.random.PCG64(seed))
         graph = manifest.graphs[role]
         length = manifest.default_length or None
-        for _ in range(CALIBRATION_BATCHES):
-            yield parity_feed(graph, manifest, CALIBRATION_BATCH, length, rng)
+        for i in range(CALIBRATION_BATCHES):
+            yield role_feed(graph, manifest, CALIBRATION_BATCH, seed + i, length=length)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)

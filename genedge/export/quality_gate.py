@@ -16,6 +16,9 @@ from genedge.runtime.errors import GenedgeError
 
 #: How much worse than fp32 the reduced artifact's headline figure may be (relative).
 QUALITY_TOLERANCE = 0.10
+#: Whether an fp16/int8 export runs the gate unless told otherwise (``export_run``'s
+#: ``quality_check``, ``genedge export --quality-check``).
+QUALITY_CHECK_DEFAULT = True
 #: The headline metric of each kind of report, most specific first: the VAE's likelihood, the
 #: toys' high-quality share, the Fréchet distance, the sequences' discriminative score.
 HEADLINES = ("iwae_nll", "high_quality", "fd", "discriminative")

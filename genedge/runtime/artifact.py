@@ -188,7 +188,11 @@ def read_manifest(path: str | Path, *, companions: bool = False) -> Manifest:
     props = read_metadata(path)
     name = Path(path).name
     if METADATA_KEY not in props:
-        raise ManifestError(f"{name} has no genedge manifest: export it with `genedge export`")
+        raise ManifestError(
+            f"{name} is a plain ONNX file without a genedge manifest: give it one with "
+            f"`genedge wrap {name} --value-range LO,HI --out OUT.onnx` (`genedge info {name}` "
+            "lists its inputs)"
+        )
     manifest = Manifest.from_json(props[METADATA_KEY])
     companion = companion_of(manifest, name)
     if companion is None:

@@ -18,6 +18,14 @@ version are optional, so older artifacts keep loading):
   bytes one more sample costs the graph (plus ``Q`` per step of a sequence), measured at
   export; the runtime sizes its default batch by it. Without it (1.0) the runtime assumes a
   conservative multiple of the output's size.
+- 1.2: two input roles for generators genedge did not train: ``noise`` (further seeded
+  standard-normal inputs, e.g. per-layer noise maps; each from its own stream, see
+  :mod:`genedge.runtime.feeds`) and ``truncation`` (a psi the runtime feeds, 1.0 unless asked).
+  The latent input may have any rank (``["batch", 100, 1, 1]``); ``latent_dim`` is the product
+  of its fixed sizes. ``provenance.source`` says where a model came from: ``"module"`` (exported
+  from a user's ``nn.Module`` by ``export_module``), ``"onnx"`` (an ONNX file given a manifest by
+  ``genedge wrap``), or absent for a run genedge trained. A 1.1 reader refuses the new roles
+  by name; 1.0 and 1.1 artifacts load unchanged.
 """
 
 from __future__ import annotations
@@ -31,14 +39,14 @@ from genedge import __version__
 from genedge.runtime.errors import ManifestError
 
 METADATA_KEY = "genedge.manifest"
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 #: The families genedge trains itself. The runtime accepts any other family name too: it works
 #: by the graphs' input roles and the output kind, never by the family.
 FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan")
 _FAMILY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 #: What an input of a graph is for; the runtime builds each input from its role.
-INPUT_ROLES = ("latent", "label", "state", "data")
+INPUT_ROLES = ("latent", "label", "state", "data", "noise", "truncation")
 OUTPUT_KINDS = ("image", "points", "sequence", "vector")
 PRECISIONS = ("fp32", "fp16", "int8")
 DTYPES = ("float32", "float16", "int64", "int32")
@@ -55,7 +63,8 @@ class TensorSpec:
         dtype: numpy dtype name, e.g. ``"float32"``.
         shape: Sizes; strings name dynamic axes (``"batch"``, ``"length"``).
         role: For inputs, what the runtime feeds: ``latent`` noise, a class ``label``, a zero
-            initial ``state``, or user ``data``. Empty for outputs.
+            initial ``state``, user ``data``, further seeded ``noise`` (1.2) or the
+            ``truncation`` psi (1.2). Empty for outputs.
     """
 
     name: str

@@ -19,6 +19,12 @@ from genedge.runtime.backends import (
     select_backend,
 )
 from genedge.runtime.errors import InputError, ManifestError
+from genedge.runtime.feeds import (
+    Roles,
+    draw_noise_inputs,
+    fixed_inputs,
+    noise_stream,
+)
 from genedge.runtime.manifest import Manifest, TensorSpec
 from genedge.runtime.noise import balanced_labels, check_labels, draw_latents, make_rng
 
@@ -120,9 +126,11 @@ class Sampler:
         self._stream = make_rng(None)
         self._plans: dict[tuple[object, ...], _Plan] = {}
         spec = self.manifest.sampler
-        self._latent = _need(spec.input("latent"), "latent")
-        self._label = spec.input("label")
-        self._states = [t for t in spec.inputs if t.role == "state"]
+        self._roles = Roles.of(spec)
+        self._latent = _need(self._roles.latent, "latent")
+        self._label = self._roles.label
+        # seed=None continues these, one per noise input (schema 1.2), like self._stream.
+        self._noise_streams = [noise_stream(None, k) for k in range(1, len(self._roles.noise) + 1)]
         self._scale, self._offset = self.manifest.preprocessing.scale_offset
         self._a, self._b = np.float32(self._scale), np.float32(self._offset)
         graph_inputs = getattr(backend, "input_names", None)
@@ -246,10 +254,13 @@ class Sampler:
             plan = self._plan(n, length, batch_size)
         ys = None if self._label is None and labels is None else self.labels_for(n, labels)
         rng = self._stream if seed is None else make_rng(seed)
-        if plan.single:  # the common case: one backend call, its output returned as is
-            return self._run(draw_latents(rng, plan.latent_shape, truncation), ys, raw), ys
+        if plan.single and not self._roles.noise and self._roles.truncation is None:
+            # The common case: one backend call, its output returned as is.
+            z = draw_latents(rng, plan.latent_shape, truncation)
+            return self._run(z, ys, raw, {}, length, None), ys
         out = np.empty(plan.output_shape, np.float32)
-        for start, xb in self._chunks(n, rng, ys, length, truncation, plan.batch_size, raw):
+        chunks = self._chunks(n, seed, rng, ys, length, truncation, plan.batch_size, raw)
+        for start, xb in chunks:
             out[start : start + len(xb)] = xb
         return out, ys
 
@@ -289,12 +300,43 @@ class Sampler:
         bs = self._batch_size(batch_size, length)
         ys = self.labels_for(n, labels)
         rng = self._rng_for(seed)
-        for start, xb in self._chunks(n, rng, ys, length, truncation, bs, raw):
+        for start, xb in self._chunks(n, seed, rng, ys, length, truncation, bs, raw):
             yield xb, None if ys is None else ys[start : start + len(xb)]
+
+    def feed(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        labels: object = None,
+        length: int | None = None,
+        truncation: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The sampler graph's inputs, by name, that ``sample(n, seed, ...)`` feeds it in one
+        call (latents, noise inputs, labels, truncation, states): for benchmarks and checks."""
+        n = check_count(n)
+        length = self._length(length) or None
+        ys = self.labels_for(n, labels)
+        shape = self.latent_shape(n, length)
+        z = draw_latents(self._rng_for(seed), shape, self._z_trunc(truncation))
+        feed = {self._latent.name: z}
+        feed.update(draw_noise_inputs(self._roles, self._noise_rngs(seed), n, length))
+        feed.update(fixed_inputs(self._roles, n, length, ys, truncation))
+        return feed
+
+    def _z_trunc(self, truncation: float | None) -> float | None:
+        # A graph with a truncation input truncates itself; its latents stay untruncated.
+        return None if self._roles.truncation is not None else truncation
+
+    def _noise_rngs(self, seed: int | None) -> list[np.random.Generator]:
+        if seed is None:
+            return self._noise_streams
+        return [noise_stream(seed, k) for k in range(1, len(self._roles.noise) + 1)]
 
     def _chunks(
         self,
         n: int,
+        seed: int | None,
         rng: np.random.Generator,
         ys: np.ndarray | None,
         length: int | None,
@@ -302,10 +344,14 @@ class Sampler:
         bs: int,
         raw: bool,
     ) -> Iterator[tuple[int, np.ndarray]]:
+        noise_rngs = self._noise_rngs(seed)
+        steps = self._length(length) or None
         for start in range(0, n, bs):
             m = min(bs, n - start)
-            z = draw_latents(rng, self.latent_shape(m, length), truncation)
-            yield start, self._run(z, None if ys is None else ys[start : start + m], raw)
+            z = draw_latents(rng, self.latent_shape(m, length), self._z_trunc(truncation))
+            noise = draw_noise_inputs(self._roles, noise_rngs, m, steps)
+            ys_m = None if ys is None else ys[start : start + m]
+            yield start, self._run(z, ys_m, raw, noise, steps, truncation)
 
     def _rng_for(self, seed: int | None) -> np.random.Generator:
         # seed=None continues the sampler's own stream (numpy generators are thread-safe),
@@ -317,15 +363,23 @@ class Sampler:
         z: np.ndarray,
         labels: object = None,
         *,
+        seed: int | None = 0,
+        truncation: float | None = None,
         batch_size: int | None = None,
         raw: bool = False,
     ) -> np.ndarray:
         """Run the generator on given latents (e.g. an interpolation path).
 
         Args:
-            z: float latents shaped like :meth:`latent_shape` (``(n, latent_dim)``, or
-                ``(n, length, latent_dim)`` for sequences).
+            z: float latents shaped like :meth:`latent_shape` without the batch size, any
+                rank: ``(n, latent_dim)``, ``(n, 100, 1, 1)`` for a latent of that shape (or
+                flat, ``(n, 100)``), ``(n, length, latent_dim)`` for sequences.
             labels: As in :meth:`sample`.
+            seed: Seeds the graph's other noise inputs (schema 1.2 ``noise``, e.g. per-layer
+                noise maps), if it has any: ``generate(latents(n, s), seed=s)`` equals
+                ``sample(n, s)``.
+            truncation: Fed to a graph that takes a truncation psi; the latents are used as
+                given either way.
         """
         z = self._check_latents(z)
         n = z.shape[0]
@@ -333,8 +387,12 @@ class Sampler:
         length = z.shape[1] if self._is_sequence else None
         bs = self._batch_size(batch_size, length)
         out = np.empty(self.output_shape(n, length), np.float32)
+        noise_rngs = self._noise_rngs(seed)
         for s in range(0, n, bs):
-            out[s : s + bs] = self._run(z[s : s + bs], None if ys is None else ys[s : s + bs], raw)
+            zb = z[s : s + bs]
+            noise = draw_noise_inputs(self._roles, noise_rngs, len(zb), length)
+            ys_b = None if ys is None else ys[s : s + bs]
+            out[s : s + bs] = self._run(zb, ys_b, raw, noise, length, truncation)
         return out
 
     def output_shape(self, n: int, length: int | None = None) -> tuple[int, ...]:
@@ -344,14 +402,17 @@ class Sampler:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _run(self, z: np.ndarray, labels: np.ndarray | None, raw: bool) -> np.ndarray:
-        feed = {self._latent.name: z}
-        if self._label is not None:
-            if labels is None:  # labels_for gives labels whenever the model takes them
-                raise InputError("this model is conditional: it needs labels")
-            feed[self._label.name] = labels
-        for st in self._states:
-            feed[st.name] = np.zeros(_resolve(st.shape, z.shape[0]), np.float32)
+    def _run(
+        self,
+        z: np.ndarray,
+        labels: np.ndarray | None,
+        raw: bool,
+        noise: dict[str, np.ndarray],
+        length: int | None,
+        truncation: float | None,
+    ) -> np.ndarray:
+        feed = {self._latent.name: z, **noise}
+        feed.update(fixed_inputs(self._roles, z.shape[0], length, labels, truncation))
         x = self._backend.run(feed)[0]
         if x.dtype != np.float32:
             x = x.astype(np.float32)
@@ -366,11 +427,16 @@ class Sampler:
         if arr.dtype.kind != "f":
             raise InputError(f"latents must be floating point, got dtype {arr.dtype}")
         want = self._latent.shape
-        if arr.ndim != len(want) or arr.shape[-1] != self.manifest.latent_dim:
-            expect = "(n, length, %d)" if self._is_sequence else "(n, %d)"
-            raise InputError(
-                f"latents must be shaped {expect % self.manifest.latent_dim}, got {arr.shape}"
-            )
+        fixed = tuple(int(d) for d in want[1:] if isinstance(d, int))
+        flat = not self._is_sequence and arr.ndim == 2 and len(want) > 2
+        if flat and arr.size and arr.shape[1] == math.prod(fixed):
+            arr = arr.reshape(arr.shape[0], *fixed)  # flat latents of a higher-rank latent
+        ok = arr.ndim == len(want) and all(
+            d == "length" or a == d for a, d in zip(arr.shape[1:], want[1:], strict=True)
+        )
+        if not ok:
+            dims = ", ".join(str(d) for d in want[1:])
+            raise InputError(f"latents must be shaped (n, {dims}), got {arr.shape}")
         if arr.shape[0] == 0:
             raise InputError("latents are empty")
         if not np.isfinite(arr).all():
@@ -425,6 +491,3 @@ def _need(spec: TensorSpec | None, role: str) -> TensorSpec:
         raise ManifestError(f"manifest: the sampler graph has no {role} input")
     return spec
 
-
-def _resolve(shape: tuple[int | str, ...], batch: int) -> tuple[int, ...]:
-    return tuple(batch if d == "batch" else int(d) for d in shape)

@@ -61,8 +61,8 @@ def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
     decay = min(float(hp["ema"]), (1.0 + step) / (10.0 + step))
     for e, p in zip(models["G_ema"].parameters(), models["G"].parameters(), strict=True):
         e.lerp_(p, 1.0 - decay)
-    for e, b in zip(models["G_ema"].buffers(), models["G"].buffers(), strict=True):
-        e.copy_(b)
+    for eb, b in zip(models["G_ema"].buffers(), models["G"].buffers(), strict=True):
+        eb.copy_(b)
 
 
 def adversarial_step(
@@ -86,14 +86,15 @@ def adversarial_step(
         set_lr(opts["D"], float(hp.get("d_lr", hp["lr"])) * scale)
     d_loss = gan_losses(discriminate(real), discriminate(fake.detach()))
     opts["D"].zero_grad(set_to_none=True)
-    d_loss.backward()
+    d_loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
     opts["D"].step()
     # D's weight gradients are not needed for G's step: skip computing them.
     D.requires_grad_(False)
     g_loss = generator_loss(discriminate(fake))
     extra = g_regulariser(fake) if g_regulariser is not None else None
     opts["G"].zero_grad(set_to_none=True)
-    (g_loss if extra is None else g_loss + extra).backward()
+    # torch leaves Tensor.backward unannotated
+    (g_loss if extra is None else g_loss + extra).backward()  # type: ignore[no-untyped-call]
     D.requires_grad_(True)
     opts["G"].step()
     update_ema(models, hp, optimizer_steps(opts["G"]))

@@ -46,9 +46,9 @@ def kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
         dist = _sq_dist(flat, sq, centres)
         labels = dist.argmin(1)
         counts = np.bincount(labels, minlength=k)
-        for j in np.flatnonzero(counts == 0):
+        for empty in np.flatnonzero(counts == 0):
             far = int(dist[np.arange(len(flat)), labels].argmax())
-            labels[far] = j
+            labels[far] = empty
             dist[far] = 0.0
             counts = np.bincount(labels, minlength=k)
         new = np.zeros_like(centres)
@@ -62,4 +62,5 @@ def kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 def _sq_dist(x: np.ndarray, sq: np.ndarray, centres: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances ``(N, K)``, clipped at 0 against rounding."""
-    return np.maximum(sq[:, None] - 2 * x @ centres.T + (centres**2).sum(1)[None], 0.0)
+    d: np.ndarray = np.maximum(sq[:, None] - 2 * x @ centres.T + (centres**2).sum(1)[None], 0.0)
+    return d

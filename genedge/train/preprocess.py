@@ -20,4 +20,5 @@ def minmax(value_range: tuple[float, float], model_range: tuple[float, float]) -
 def to_model_units(x: np.ndarray, p: Preprocessing) -> np.ndarray:
     """Data units -> model range, as float32."""
     a, b = p.scale_offset
-    return ((np.asarray(x, np.float32) - np.float32(b)) / np.float32(a)).astype(np.float32)
+    out: np.ndarray = (np.asarray(x, np.float32) - np.float32(b)) / np.float32(a)
+    return out.astype(np.float32)

@@ -30,8 +30,9 @@ def seed_global(seed: int) -> None:
     Unlike ``torch.manual_seed``, this never queues a seed for a CUDA that starts later, which
     would reach past the end of a :func:`torch_scope`.
     """
-    torch.random.default_generator.manual_seed(int(seed))
-    if torch.cuda.is_initialized():
+    torch._C.default_generator.manual_seed(int(seed))
+    # torch leaves cuda.is_initialized unannotated
+    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         torch.cuda.manual_seed_all(int(seed))
 
 
@@ -47,7 +48,9 @@ def torch_scope(threads: int | None = None, seed: int | None = None) -> Iterator
     check_threads(threads)
     saved_threads = torch.get_num_threads()
     cpu_state = torch.random.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    # torch leaves cuda.is_initialized unannotated
+    initialised = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    cuda_states = torch.cuda.get_rng_state_all() if initialised else None
     try:
         if threads is not None:
             torch.set_num_threads(int(threads))

@@ -33,7 +33,20 @@ def test_this_venv_holds_the_declared_floors_and_no_torch() -> None:
         import torch  # noqa: F401
 
 
-@pytest.mark.parametrize("name", ["gan", "dcgan", "dcgan-fp16", "cgan", "vae", "rgan"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gan",
+        "dcgan",
+        "dcgan-fp16",
+        "cgan",
+        "vae",
+        "rgan",
+        "custom",  # genedge's own export of a user's module (noise input)
+        "custom-style",  # noise maps and a truncation psi
+        "wrapped",  # a plain ONNX file given a manifest by wrap_onnx
+    ],
+)
 def test_every_family_loads_and_reproduces_its_samples(name: str) -> None:
     from genedge.runtime import Sampler
 

@@ -91,7 +91,7 @@ def _one_line_error(r: subprocess.CompletedProcess[str]) -> str:
 
 def test_export_marks_the_encoder_as_a_companion(vae_onnx: Path) -> None:
     main = read_manifest(vae_onnx)
-    assert main.companion is None and main.schema_version == "1.1"
+    assert main.companion is None and main.schema_version == "1.2"
     assert "companion" not in json.loads(main.to_json())
     encoder = read_manifest(vae_onnx.parent / "vae.encoder.onnx", companions=True)
     assert encoder.companion == Companion(role="encoder", artifact="vae.onnx")

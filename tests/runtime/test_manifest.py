@@ -90,11 +90,11 @@ def test_garbage_is_a_manifest_error(text: str) -> None:
 # --- schema 1.1: companion ------------------------------------------------------------------
 
 
-def test_new_manifests_are_schema_1_1_and_omit_companion_unless_set() -> None:
+def test_new_manifests_are_schema_1_2_and_omit_companion_unless_set() -> None:
     from genedge.runtime.manifest import SCHEMA_VERSION
 
     d = json.loads(_manifest().to_json())
-    assert SCHEMA_VERSION == "1.1" and d["schema_version"] == "1.1"
+    assert SCHEMA_VERSION == "1.2" and d["schema_version"] == "1.2"
     assert "companion" not in d
 
 

@@ -19,8 +19,9 @@ from genedge.runtime.errors import InputError
 from genedge.train import distributed as ddp
 from genedge.train.checkpoint import list_checkpoints, load_checkpoint
 from genedge.train.data import load_dataset
-from genedge.train.loop import new_config, train
+from genedge.train.loop import train
 from genedge.train.run_folder import load_trained
+from genedge.train.settings import new_config
 
 # A tiny GAN on 2-D points: the default global batch of 256 is 2 x 128. A constant learning
 # rate (no annealing over the run's total steps), so extending a run with --resume matches a

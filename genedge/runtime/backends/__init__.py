@@ -185,6 +185,8 @@ REGISTRY: dict[str, Factory] = {
     "cuda": _cuda,
     "cpu": _cpu,
 }
+#: What ``backend=`` accepts (and ``--backend`` offers): ``auto``, then every backend.
+BACKEND_NAMES: tuple[str, ...] = ("auto", *REGISTRY)
 
 
 def auto_order(options: dict[str, object] | None = None) -> list[str]:

@@ -16,7 +16,7 @@ used.
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -49,7 +49,8 @@ class ConditionalGenerator(nn.Module):
         self.body = body
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.body(torch.cat([z, self.embed(y)], dim=1))
+        out: torch.Tensor = self.body(torch.cat([z, self.embed(y)], dim=1))
+        return out
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -62,7 +63,7 @@ class ProjectionDiscriminator(nn.Module):
 
     def __init__(self, features: nn.Module, num_classes: int) -> None:
         super().__init__()
-        width = int(features.out_features)
+        width = int(cast(int, features.out_features))
         self.features = features
         self.head = nn.Linear(width, 1)
         self.embed = nn.Embedding(num_classes, width)
@@ -70,8 +71,10 @@ class ProjectionDiscriminator(nn.Module):
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)
-        return self.head(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+        h: torch.Tensor = self.features(x)
+        logit: torch.Tensor = self.head(h)
+        label: torch.Tensor = self.embed(y)
+        return logit.squeeze(1) + (label * h).sum(dim=1)
 
 
 def conditional_step(
@@ -99,7 +102,8 @@ def conditional_step(
     fake = models["G"](z, y_fake)
 
     def discriminate(t: torch.Tensor) -> torch.Tensor:
-        return models["D"](t, y if t is x else y_fake)
+        logits: torch.Tensor = models["D"](t, y if t is x else y_fake)
+        return logits
 
     return adversarial_step(
         models, opts, hp, x, fake, discriminate, lambda f: mode_seeking_loss(f, z, weight)
@@ -118,6 +122,8 @@ class SelfConditionedGenerator(nn.Module):
         clusters: Number of clusters.
     """
 
+    thresholds: torch.Tensor
+
     def __init__(self, body: ConditionalGenerator, clusters: int) -> None:
         super().__init__()
         self.body = body
@@ -131,7 +137,8 @@ class SelfConditionedGenerator(nn.Module):
         self.thresholds.copy_(torch.tensor(values, dtype=torch.float32))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.body(z, y)
+        out: torch.Tensor = self.body(z, y)
+        return out
 
     def pick(self, u: torch.Tensor) -> torch.Tensor:
         """The cluster of each standard-normal value ``u`` ``(N, 1)``: int64 ``(N,)``."""
@@ -148,7 +155,8 @@ class ClusterPickingSampler(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         cluster = self.generator.pick(z[:, -1:])
-        return self.generator(z[:, :-1], cluster)
+        out: torch.Tensor = self.generator(z[:, :-1], cluster)
+        return out
 
 
 def default_clusters(size: int) -> int:
@@ -166,7 +174,7 @@ def cluster_labels(models: Models, hp: dict[str, Any], x: np.ndarray, seed: int)
     counts = np.bincount(clusters, minlength=k)
     for name in ("G", "G_ema"):
         if name in models:
-            models[name].set_shares(counts)
+            cast(SelfConditionedGenerator, models[name]).set_shares(counts)
     return clusters
 
 

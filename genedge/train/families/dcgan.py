@@ -107,7 +107,11 @@ class ConvGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # unflatten keeps the batch axis symbolic in the exported graph (no baked-in reshape).
-        return self.net(self.project(z).unflatten(1, self.start))
+        flat: torch.Tensor = self.project(z)
+        # torch leaves Tensor.unflatten unannotated
+        start: torch.Tensor = flat.unflatten(1, self.start)  # type: ignore[no-untyped-call]
+        out: torch.Tensor = self.net(start)
+        return out
 
 
 class ConvFeatures(nn.Module):
@@ -134,9 +138,9 @@ class ConvFeatures(nn.Module):
             conv = nn.Conv2d(c, width * 2**i, 4, 2, 1)
             # Initialise before spectral norm re-parametrises the weight.
             dcgan_init(conv)
-            if norm == "spectral":
-                conv = nn.utils.parametrizations.spectral_norm(conv)
-            layers.append(conv)
+            layers.append(
+                nn.utils.parametrizations.spectral_norm(conv) if norm == "spectral" else conv
+            )
             if norm == "batch" and i > 0:
                 bn = nn.BatchNorm2d(width * 2**i)
                 dcgan_init(bn)
@@ -148,7 +152,8 @@ class ConvFeatures(nn.Module):
         self.out_features = c * h * w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        features: torch.Tensor = self.net(x)
+        return features
 
 
 def discriminator_blocks(shape: tuple[int, ...]) -> int:
@@ -175,7 +180,8 @@ class ConvDiscriminator(nn.Module):
         dcgan_init(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x)).squeeze(1)
+        logit: torch.Tensor = self.head(self.features(x))
+        return logit.squeeze(1)
 
 
 class DCGANFamily(GANFamily):

@@ -6,7 +6,7 @@ logits; G minimises the non-saturating loss -log D(G(z)). Adam, lr 2e-4, betas (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -60,7 +60,10 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # unflatten keeps the batch axis symbolic in the exported graph (no baked-in reshape).
-        return self.net(z).unflatten(1, self.shape)
+        flat: torch.Tensor = self.net(z)
+        # torch leaves Tensor.unflatten unannotated
+        out: torch.Tensor = flat.unflatten(1, self.shape)  # type: ignore[no-untyped-call]
+        return out
 
 
 class MLPFeatures(nn.Module):
@@ -77,7 +80,8 @@ class MLPFeatures(nn.Module):
         self.out_features = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        features: torch.Tensor = self.net(x)
+        return features
 
 
 class MLPDiscriminator(nn.Module):
@@ -89,7 +93,8 @@ class MLPDiscriminator(nn.Module):
         self.logit = nn.Linear(self.features.out_features, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.logit(self.features(x)).squeeze(1)
+        logit: torch.Tensor = self.logit(self.features(x))
+        return logit.squeeze(1)
 
 
 def packed(x: torch.Tensor, pack: int) -> torch.Tensor:
@@ -102,7 +107,7 @@ def packed(x: torch.Tensor, pack: int) -> torch.Tensor:
 
 class GANFamily(Family):
     name = "gan"
-    kinds = ("image", "points")
+    kinds: tuple[str, ...] = ("image", "points")
 
     def defaults(self, info: DataInfo) -> dict[str, Any]:
         """Defaults per data kind. Points are self-conditioned on k-means clusters (see
@@ -163,7 +168,7 @@ class GANFamily(Family):
         if int(hp.get("pack", 1)) > 1:
             raise InputError("pack > 1 works without clusters only; set pack=1 or clusters=0")
         models = self.conditional_networks(hp, info, k)
-        models["G"] = SelfConditionedGenerator(models["G"], k)
+        models["G"] = SelfConditionedGenerator(cast(ConditionalGenerator, models["G"]), k)
         return with_ema(models, hp)
 
     def plain_networks(self, hp: dict[str, Any], info: DataInfo) -> Models:
@@ -226,7 +231,9 @@ class GANFamily(Family):
 
     def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
         g = sampling_generator(models)
-        return (ClusterPickingSampler(g) if int(hp.get("clusters", 0)) else g).eval()
+        if int(hp.get("clusters", 0)):
+            return ClusterPickingSampler(cast(SelfConditionedGenerator, g)).eval()
+        return g.eval()
 
     def latent_dim(self, hp: dict[str, Any]) -> int:
         """``z_dim``, plus the value that picks the cluster when self-conditioned."""

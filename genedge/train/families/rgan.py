@@ -13,7 +13,7 @@ batch size and any length.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -86,7 +86,8 @@ class GRUDiscriminator(nn.Module):
         spread = x.std(0, unbiased=False).mean(-1)  # (length,)
         feats = [x, DIFF_GAIN * diff, spread.expand(x.shape[0], -1).unsqueeze(-1)]
         h, _ = self.gru(torch.cat(feats, dim=-1))
-        return self.out(h).squeeze(-1)
+        logits: torch.Tensor = self.out(h)
+        return logits.squeeze(-1)
 
 
 class RGANFamily(Family):
@@ -142,7 +143,8 @@ class RGANFamily(Family):
         gen: torch.Generator,
         hp: dict[str, Any],
     ) -> dict[str, float]:
-        G = models["G"]
+        # G, or its DDP Replica, which forwards GRUGenerator.initial_state.
+        G = cast(GRUGenerator, models["G"])
         batch, length = x.shape[0], x.shape[1]
         z = torch.randn(batch, length, int(hp["z_dim"]), generator=gen).to(x.device)
         fake = G(z, G.initial_state(batch, x.device))

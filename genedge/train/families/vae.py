@@ -13,7 +13,7 @@ Two graphs are exported: the ``sampler`` (the decoder's mean, z -> x) and the ``
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -70,14 +70,17 @@ class Decoder(nn.Module):
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """The pre-activation output, flat ``(batch, prod(shape))``."""
-        return self.net(z)
+        logits: torch.Tensor = self.net(z)
+        return logits
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.logits(z)
         if self.bernoulli:
             out = torch.sigmoid(out)
         # unflatten keeps the batch axis symbolic in the exported graph.
-        return out.unflatten(1, self.shape)
+        # torch leaves Tensor.unflatten unannotated
+        shaped: torch.Tensor = out.unflatten(1, self.shape)  # type: ignore[no-untyped-call]
+        return shaped
 
 
 def negative_elbo(
@@ -95,7 +98,8 @@ def negative_elbo(
         ``(loss, reconstruction NLL, KL)``, each the mean over the batch of per-sample sums
         (nats per sample).
     """
-    enc, dec = models["encoder"], models["decoder"]
+    # The decoder, or its DDP Replica, which forwards the Decoder's attributes and methods.
+    enc, dec = models["encoder"], cast(Decoder, models["decoder"])
     mu, logvar = enc(x)
     z = mu + torch.exp(0.5 * logvar) * eps
     logits = dec.logits(z)
@@ -162,7 +166,7 @@ class VAEFamily(Family):
         eps = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
         loss, rec, kl = negative_elbo(models, x, eps, hp)
         opts["vae"].zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         opts["vae"].step()
         return {"loss": loss.item(), "recon": rec.item(), "kl": kl.item()}
 

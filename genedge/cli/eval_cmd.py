@@ -1,0 +1,50 @@
+"""``genedge eval``: offline sample-quality metrics beside their real-vs-real floors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from genedge.cli._app import Backend, out, write_json
+
+
+def eval_(
+    source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Built-in data set or a path.")],
+    n: Annotated[int, typer.Option("-n", help="Samples per set (at most half the data).")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed of noise, data split and metric nets.")] = 0,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the report as JSON.")
+    ] = None,
+    backend: Annotated[
+        Backend, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")
+    ] = Backend("auto"),
+    threads: Annotated[int | None, typer.Option(help="CPU threads (torch, onnxruntime).")] = None,
+) -> None:
+    """Offline sample-quality metrics, each beside its real-vs-real floor."""
+    from genedge.eval.evaluate import evaluate
+
+    report = evaluate(source, data, n, seed, backend=backend.value, threads=threads)
+    table = Table(title=f"eval: {escape(str(source))} ({report.family}) vs {escape(report.data)}")
+    for col in ("metric", "value", "floor", "ratio", "better", "note"):
+        table.add_column(col, justify="left" if col in ("metric", "better", "note") else "right")
+    for m in report.metrics:
+        table.add_row(
+            escape(m.label),
+            f"{m.value:.4g}",
+            "-" if m.floor is None else f"{m.floor:.4g}",
+            "-" if m.ratio is None else f"{m.ratio:.3g}",
+            m.better,
+            escape(m.note),
+        )
+    out.print(table)
+    for note in report.notes:
+        out.print(f"note: {escape(note)}")
+    if json_path:
+        write_json(json_path, json.dumps(report.to_dict(), indent=1))
+        out.print(f"wrote {json_path}")

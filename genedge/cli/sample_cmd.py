@@ -1,0 +1,176 @@
+"""``genedge sample``, ``interpolate`` and ``reconstruct``: samples from an artifact (torch-free)
+or from a run folder (PyTorch)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from genedge.cli._app import Backend, int_list, out, parse_set
+from genedge.runtime.errors import InputError
+
+
+def open_sampler(
+    source: Path, backend: str, threads: int | None, options: dict[str, Any] | None = None
+) -> Any:
+    """A runtime :class:`~genedge.runtime.Sampler` of an artifact, or PyTorch's of a run."""
+    if source.is_dir():
+        from genedge.train.reference import load_torch_sampler
+
+        return load_torch_sampler(source)
+    from genedge.runtime import Sampler
+
+    return Sampler(source, backend=backend, threads=threads, backend_options=options)
+
+
+def sample(
+    source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
+    seed: Annotated[int | None, typer.Option(help="Noise seed (same seed, same samples).")] = None,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help=".png, .npy, .npz, .csv, .wav or a folder.")
+    ] = Path("samples.png"),
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="Classes, e.g. 0,1,2: one per sample, or a shorter list repeated in order "
+            "(balanced over the listed classes when -n is a multiple of its length)."
+        ),
+    ] = None,
+    class_: Annotated[
+        int | None, typer.Option("--class", help="One class for all samples.")
+    ] = None,
+    length: Annotated[int | None, typer.Option(help="Sequence length (sequence models).")] = None,
+    truncation: Annotated[
+        float | None, typer.Option(help="Truncate latents to [-psi, psi].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Samples per backend call.")] = None,
+    backend: Annotated[
+        Backend, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")
+    ] = Backend("auto"),
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    backend_option: Annotated[
+        list[str],
+        typer.Option(
+            "--backend-option",
+            help="Backend option key=value (repeatable), e.g. cuda_graph=true, device_id=1.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
+    check_finite: Annotated[bool, typer.Option(help="Fail if any sample is NaN/Inf.")] = False,
+    sample_rate: Annotated[int, typer.Option(help=".wav: frames per second.")] = 8000,
+    feature: Annotated[int, typer.Option(help=".wav: the sequence feature to play.")] = 0,
+) -> None:
+    """Generate samples from an artifact (torch-free) or from a run folder (PyTorch reference)."""
+    import numpy as np
+
+    from genedge.runtime.sampler import check_count
+    from genedge.runtime.writers import write_samples
+
+    n = check_count(n)
+    sampler = open_sampler(source, backend.value, threads, parse_set(backend_option))
+    chosen: Any = int_list(labels, "--labels")
+    if class_ is not None:
+        chosen = [class_]
+    ys = sampler.labels_for(n, chosen, repeat=True)
+    bad = [0]
+
+    def chunks() -> Iterator[tuple[Any, Any]]:
+        for x, y in sampler.iter_samples(
+            n, seed, labels=ys, length=length, truncation=truncation, batch_size=batch_size
+        ):
+            if check_finite:
+                bad[0] += int(np.size(x) - np.isfinite(x).sum())
+            yield x, y
+
+    t0 = time.perf_counter()
+    path = write_samples(
+        out_path, chunks(), sampler.manifest, n, sample_rate=sample_rate, feature=feature
+    )
+    if check_finite and bad[0]:
+        path.unlink(missing_ok=True)
+        raise InputError(f"{bad[0]} sample values are NaN or Inf; nothing written")
+    dt = time.perf_counter() - t0
+    out.print(f"wrote {n} samples to {path} in {dt:.2f}s ({sampler.backend})")
+    out.print(f"backend: {escape(getattr(sampler, 'backend_selection', sampler.backend))}")
+
+
+def reconstruct(
+    model: Annotated[Path, typer.Argument(help="A VAE .onnx artifact.")],
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help=".npy samples (n, *sample shape) in data units, or a .png image."
+        ),
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help=".png (rows of originals above their reconstructions), .npy, .csv."
+        ),
+    ] = Path("reconstructions.png"),
+    n: Annotated[int, typer.Option("-n", help="Reconstruct at most this many samples.")] = 32,
+    backend: Annotated[
+        Backend, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")
+    ] = Backend("auto"),
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+) -> None:
+    """Encode samples with a VAE and decode them again (torch-free)."""
+    import numpy as np
+
+    from genedge.runtime.atomic import write_bytes_atomic
+    from genedge.runtime.sampler import check_count
+    from genedge.runtime.vae import VAESampler, comparison_png, load_samples
+    from genedge.runtime.writers import write_samples
+
+    n = check_count(n)
+    vae = VAESampler(model, backend=backend.value, threads=threads)
+    x = load_samples(input_path, vae.manifest)[:n]
+    rec = vae.reconstruct(x)
+    if out_path.suffix.lower() == ".png" and vae.manifest.output_kind == "image":
+        write_bytes_atomic(out_path, comparison_png(x, rec, vae.manifest))
+    else:
+        write_samples(out_path, [(rec, None)], vae.manifest, len(rec))
+    err_ = float(np.sqrt(np.mean((np.asarray(x, np.float32) - rec) ** 2)))
+    out.print(f"reconstructed {len(x)} samples (RMS error {err_:.4g}, data units) -> {out_path}")
+
+
+def interpolate(
+    source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
+    steps: Annotated[int, typer.Option(help="Points on the path, both ends included.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the start point.")] = 0,
+    to_seed: Annotated[
+        int | None, typer.Option(help="Seed of the end point (default: --seed + 1).")
+    ] = None,
+    class_: Annotated[
+        int | None, typer.Option("--class", help="Class of the walk (conditional models).")
+    ] = None,
+    length: Annotated[int | None, typer.Option(help="Sequence length (sequence models).")] = None,
+    linear: Annotated[
+        bool, typer.Option("--linear", help="A straight line instead of slerp.")
+    ] = False,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help=".png (one row), .npy, .csv, .wav.")
+    ] = Path("walk.png"),
+    backend: Annotated[
+        Backend, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")
+    ] = Backend("auto"),
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+) -> None:
+    """Walk through latent space between two seeded samples (any family)."""
+    from genedge.runtime.atomic import write_bytes_atomic
+    from genedge.runtime.interpolate import interpolate as walk
+    from genedge.runtime.writers import render_png, write_samples
+
+    sampler = open_sampler(source, backend.value, threads)
+    x = walk(sampler, steps, seed, to_seed, labels=class_, length=length, spherical=not linear)
+    if out_path.suffix.lower() == ".png" and sampler.manifest.output_kind == "image":
+        write_bytes_atomic(out_path, render_png(x, sampler.manifest, ncols=len(x)))
+    else:
+        write_samples(out_path, [(x, None)], sampler.manifest, len(x))
+    end = seed + 1 if to_seed is None else to_seed
+    out.print(f"wrote {len(x)} steps from seed {seed} to seed {end} -> {out_path}")

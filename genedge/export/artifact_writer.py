@@ -1,0 +1,162 @@
+"""Write an artifact set all or nothing, checked against its reference before it is kept.
+
+Shared by every way in: a trained run (:func:`genedge.export.onnx_export.export_run`), a user's
+module (:func:`genedge.export.module_export.export_module`) and a wrapped ONNX file
+(:func:`genedge.export.wrap.wrap_onnx`). Every graph is written to a temporary folder beside
+the target, stamped with its manifest, checked for parity (and, for fp16/int8, quality), checked
+as valid ONNX (:mod:`genedge.export.onnx_checks`), and only then renamed into place. A failed
+export leaves no file behind and an existing artifact untouched (``force`` keeps one that fails
+parity or the quality gate, loudly; never an invalid graph).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import onnx
+
+from genedge.export.memory import estimate_memory
+from genedge.export.onnx_checks import check_onnx
+from genedge.export.parity import ParityReport, check_parity
+from genedge.export.quality_gate import QualityCheck, QualityError
+from genedge.runtime.atomic import make_temp_folder
+from genedge.runtime.backends import Backend
+from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from genedge.runtime.errors import GenedgeError, OutputError
+from genedge.runtime.manifest import METADATA_KEY, Companion, Manifest
+
+#: Judges the reduced-precision sampler written at the given path (its companions beside it).
+QualityJudge = Callable[[Path], QualityCheck]
+
+
+class ParityError(GenedgeError):
+    """The exported graph does not match PyTorch within tolerance."""
+
+    def __init__(self, message: str, report: ParityReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and how it checked out."""
+
+    path: Path
+    files: list[Path]
+    manifest: Manifest
+    report: ParityReport
+    quality: QualityCheck | None = None
+
+
+def check_target(out: str | Path) -> tuple[Path, Path]:
+    """``(out, its folder)`` once ``out`` is an ``.onnx`` path in an existing folder."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise OutputError(f"export writes an .onnx file, got {out.name}")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {out}: folder {folder} does not exist")
+    return out, folder
+
+
+def stamp(model: onnx.ModelProto, manifest: Manifest, role: str, artifact: str) -> bytes:
+    """The model's bytes with the manifest in its metadata; a companion graph's (any role but
+    ``sampler``) says which graph it is and which artifact it belongs to."""
+    if role != "sampler":
+        manifest = manifest.with_updates(companion=Companion(role=role, artifact=artifact))
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, manifest.to_json()
+    model.producer_name = "genedge"
+    data: bytes = model.SerializeToString()
+    return data
+
+
+def write_artifact(
+    protos: Mapping[str, onnx.ModelProto],
+    reference: Mapping[str, Backend],
+    manifest: Manifest,
+    out: str | Path,
+    *,
+    batch_sizes: tuple[int, ...] = (1, 37),
+    lengths: tuple[int, ...] = (),
+    atol: float | None = None,
+    rtol: float | None = None,
+    force: bool = False,
+    quality: QualityJudge | None = None,
+    measure_memory: bool = True,
+) -> ExportResult:
+    """Check ``protos`` (graphs by role) against ``reference`` and write them as ``out``.
+
+    Args:
+        protos: The graphs, already converted to the manifest's precision and linted.
+        reference: A backend per role giving the expected outputs (PyTorch, usually).
+        manifest: The artifact's manifest; ``graphs[role].file`` names each companion.
+        out: The sampler's ``.onnx`` file.
+        quality: For fp16/int8, a judge of the written sampler (see
+            :mod:`genedge.export.quality_gate`).
+        measure_memory: Record each graph's working memory (schema 1.1).
+
+    Raises:
+        ParityError: Outputs differ beyond tolerance (nothing written unless ``force``).
+        QualityError: The quality judge failed the artifact (nothing written unless ``force``).
+        InvalidGraphError: A graph is not valid ONNX; nothing is written, even with ``force``.
+    """
+    out, folder = check_target(out)
+    graphs = manifest.graphs
+    if measure_memory:
+        length = manifest.default_length or None
+        graphs = {
+            r: replace(g, memory=estimate_memory(protos[r], length)) for r, g in graphs.items()
+        }
+        manifest = manifest.with_updates(graphs=graphs)
+    tmpdir = make_temp_folder(out)
+    try:
+        tmp_files = {role: tmpdir / (g.file or out.name) for role, g in graphs.items()}
+        for role, proto in protos.items():
+            tmp_files[role].write_bytes(stamp(proto, manifest, role, out.name))
+        candidate = {role: OnnxRuntimeBackend(p, "cpu") for role, p in tmp_files.items()}
+        report = check_parity(
+            reference,
+            candidate,
+            manifest,
+            batch_sizes=batch_sizes,
+            lengths=lengths,
+            atol=atol,
+            rtol=rtol,
+        )
+        if not report.passed and not force:
+            raise ParityError(
+                f"export does not match PyTorch (max abs error {report.max_abs:.3g} > atol "
+                f"{report.atol:g}); nothing written. Use --force to keep it anyway",
+                report,
+            )
+        summary = report.summary()
+        check = None
+        if quality is not None:
+            check = quality(tmp_files["sampler"])
+            summary["quality"] = check.summary()
+            if not check.passed and not force:
+                raise QualityError(
+                    f"{check.describe()}; nothing written. Use --force to keep it anyway", check
+                )
+        manifest = manifest.with_updates(parity=summary)
+        # Every file as it will be kept, each checked as valid ONNX before any is renamed.
+        for role in graphs:
+            tmp_files[role].write_bytes(stamp(protos[role], manifest, role, out.name))
+            check_onnx(tmp_files[role], f"{role} graph")
+        final: list[Path] = []
+        # Companions first, the sampler last: the sampler names them, so it must never
+        # appear before they do.
+        for role in sorted(graphs, key=lambda r: r == "sampler"):
+            target = folder / (graphs[role].file or out.name)
+            os.replace(tmp_files[role], target)
+            final.append(target)
+        return ExportResult(out, final, manifest, report, check)
+    finally:
+        # The quality check's runtime may have left an optimised-model cache in there too.
+        shutil.rmtree(tmpdir, ignore_errors=True)
