@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+try:  # typer >= 0.20 carries its own copy of click; older ones use click itself
+    from typer._click import exceptions as click
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click  # type: ignore[no-redef]
+
 from genedge.cli._app import app, err, fail
 from genedge.runtime.errors import (
     USER_ERRNOS,
@@ -24,8 +29,17 @@ def main() -> None:
     consistent state behind (a checkpoint, no half-written file).
     """
     try:
-        # Standalone mode: usage errors print click's message and exit 2 by themselves.
-        app()
+        # Not standalone: usage errors (a bad choice, a missing argument) come back here, so
+        # they end in one line like every other error a user can cause.
+        code = app(standalone_mode=False)
+    except click.NoArgsIsHelpError as e:
+        err.print(escape(e.format_message()), highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except click.UsageError as e:
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        raise SystemExit(fail(e.format_message() + where).exit_code) from None
+    except click.ClickException as e:
+        raise SystemExit(fail(e.format_message()).exit_code) from None
     except Interrupted as e:
         err.print(f"interrupted: {escape(str(e))}", highlight=False, soft_wrap=True)
         raise SystemExit(e.exit_code) from None
@@ -43,3 +57,5 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise SystemExit(130) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

@@ -189,7 +189,7 @@ def read_manifest(path: str | Path, *, companions: bool = False) -> Manifest:
     name = Path(path).name
     if METADATA_KEY not in props:
         raise ManifestError(
-            f"{name} is a plain ONNX file without a genedge manifest: give it one with "
+            f"{name} has no genedge manifest (a plain ONNX file): give it one with "
             f"`genedge wrap {name} --value-range LO,HI --out OUT.onnx` (`genedge info {name}` "
             "lists its inputs)"
         )

@@ -180,7 +180,8 @@ def test_cli_rejects_unknown_precision_in_one_line(tmp_path: Path) -> None:
     )
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "precision must be one of" in lines[0], r.stderr
+    assert len(lines) == 1 and "'bf16' is not one of" in lines[0], r.stderr
+    assert "'fp32', 'fp16', 'int8'" in lines[0], r.stderr
 
 
 def test_quality_gate_measures_and_records(tmp_path: Path) -> None:
