@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from genedge.cli._app import Precision, err, int_tuple, out
-from genedge.runtime.describe import sized
+from genedge.cli._app import Precision, int_tuple
+from genedge.cli.export_cmd import print_report, report_export
 
 if TYPE_CHECKING:
     from genedge.export.artifact_writer import ExportResult
@@ -18,21 +18,6 @@ if TYPE_CHECKING:
 def is_module_spec(against: str) -> bool:
     """Whether ``--against`` names a module (``FILE.py:Name``, ``pkg.mod:Name``), not a run."""
     return ":" in against and not Path(against).is_dir()
-
-
-def report_export(result: ExportResult) -> None:
-    """What any export prints: the parity table, the quality verdict, the files."""
-    from genedge.cli.export_cmd import print_report
-
-    print_report(result.report)
-    if result.quality is not None:
-        out.print(result.quality.describe())
-        if not result.quality.passed:
-            err.print("[bold yellow]warning:[/] quality check FAILED; kept because of --force")
-    if not result.report.passed:
-        err.print("[bold yellow]warning:[/] parity FAILED; artifact kept because of --force")
-    for f in result.files:
-        out.print(f"wrote {sized(f)}")
 
 
 def export_user_module(
@@ -84,8 +69,6 @@ def export_user_module(
             provenance=prov,
         )
     except ParityError as e:
-        from genedge.cli.export_cmd import print_report
-
         print_report(e.report)
         raise
     report_export(result)

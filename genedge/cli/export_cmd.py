@@ -15,6 +15,7 @@ from genedge.runtime.describe import sized
 from genedge.runtime.errors import BackendUnavailableError
 
 if TYPE_CHECKING:
+    from genedge.export.artifact_writer import ExportResult
     from genedge.export.parity import ParityReport
 
 _COLUMNS = (
@@ -60,6 +61,19 @@ def print_report(report: ParityReport) -> None:
             )
     out.print(table)
     out.print("[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]")
+
+
+def report_export(result: ExportResult) -> None:
+    """What any export prints: the parity table, the quality verdict, the files."""
+    print_report(result.report)
+    if result.quality is not None:
+        out.print(result.quality.describe())
+        if not result.quality.passed:
+            err.print("[bold yellow]warning:[/] quality check FAILED; kept because of --force")
+    if not result.report.passed:
+        err.print("[bold yellow]warning:[/] parity FAILED; artifact kept because of --force")
+    for f in result.files:
+        out.print(f"wrote {sized(f)}")
 
 
 def export(
@@ -187,15 +201,7 @@ def export(
     except ParityError as e:
         print_report(e.report)
         raise
-    print_report(result.report)
-    if result.quality is not None:
-        out.print(result.quality.describe())
-        if not result.quality.passed:
-            err.print("[bold yellow]warning:[/] quality check FAILED; kept because of --force")
-    if not result.report.passed:
-        err.print("[bold yellow]warning:[/] parity FAILED; artifact kept because of --force")
-    for f in result.files:
-        out.print(f"wrote {sized(f)}")
+    report_export(result)
     _after_export(result.path, trt, triton_repo, triton_kind)
 
 
