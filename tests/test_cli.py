@@ -105,7 +105,7 @@ def test_version() -> None:
         (["export", "{tmp}/no-run", "--out", "{tmp}/m.onnx"], "run folder not found"),
         (["train", "gan", "--data", "nosuchdata", "--out", "{tmp}/r"], "unknown dataset"),
         (["train", "gan", "--out", "{tmp}/r"], "--data is required"),
-        (["train", "wgan", "--data", "ring8", "--out", "{tmp}/r"], "unknown model family"),
+        (["train", "wgan", "--data", "ring8", "--out", "{tmp}/r"], "'wgan' is not one of 'gan'"),
         (["verify", "{onnx}", "--against", "{tmp}"], "not a genedge run folder"),
     ],
 )
@@ -148,3 +148,27 @@ def test_the_cli_defaults_are_the_apis() -> None:
     api, cli = defaults(verify_artifact), defaults(verify)
     assert cli["backend"] == api["backend"] and cli["check_finite"] == api["check_finite"]
     assert BACKEND_NAMES[0] == "auto" and ddp.BACKENDS[0] == "auto"
+
+
+def test_importing_the_cli_loads_no_torch() -> None:
+    """The family choices come from names alone; the registry (and torch) loads on `train`."""
+    code = "import sys, genedge.cli; sys.exit('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_family_choices_are_the_registrys_names() -> None:
+    from genedge.cli._app import FAMILY_ENTRY_POINTS, FamilyName, family_choices
+    from genedge.train import families
+
+    assert FAMILY_ENTRY_POINTS == families.ENTRY_POINT_GROUP
+    assert [m.value for m in FamilyName] == family_choices()
+    assert sorted(family_choices()) == sorted(families.family_names())
+
+
+def test_a_family_registered_in_process_is_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genedge.cli._app import family_choices
+    from genedge.train import families
+
+    monkeypatch.setitem(families._registered, "toy-registered", object)  # type: ignore[arg-type]
+    assert family_choices()[-1] == "toy-registered"

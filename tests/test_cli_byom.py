@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import warnings
@@ -106,3 +107,48 @@ def test_plain_onnx_info_suggests_wrap_and_wrap_makes_an_artifact(user_files: Pa
     )  # fmt: skip
     assert r.returncode == 0 and "PASSED" in r.stdout, r.stderr
     assert "wrapped ONNX file" in genedge("info", str(d / "w.onnx")).stdout
+
+
+def test_bench_against_a_module_adds_the_torch_rows(user_files: Path) -> None:
+    d = user_files
+    mod, weights, out = f"{d / 'models.py'}:NoiseAsInputDCGAN", str(d / "netG.pth"), d / "n.onnx"
+    r = genedge(
+        "export", "--module", mod, *INIT, "--weights", weights, *DCGAN,
+        "--noise", "noise=100x1x1", "--out", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    r = genedge(
+        "bench", str(out), "--against", mod, *INIT, "--weights", weights,
+        "--backends", "torch,cpu,cpu-bare,torch-cuda", "--batch-sizes", "1,3", "--budget", "0.02",
+        "--precisions", "fp16", "--json", str(d / "b.json"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    report = json.loads((d / "b.json").read_text())
+    ran = [
+        row for row in report["rows"] if row["status"] == "ok" and row["backend"] != "torch-cuda"
+    ]
+    assert {(row["backend"], row["batch"]) for row in ran} == {
+        (b, n) for b in ("torch", "cpu", "cpu-bare") for n in (1, 3)
+    }
+    # The torch row is the module itself, so the artifact's rows carry their parity with it.
+    assert all(row["speedup_vs_torch"] > 0 for row in ran)
+    assert all(row["parity_max_abs"] < 1e-5 for row in ran if row["backend"] != "torch")
+    assert report["flops_per_sample"] > 0
+    skipped = {row["backend"]: row["status"] for row in report["rows"] if row["batch"] == 0}
+    assert skipped["cpu-fp16"].startswith("skipped: pass --against RUN to export")
+    if not torch.cuda.is_available():  # the GPU row is built from the module too: its reason
+        assert skipped["torch-cuda"].startswith("not available: torch")
+    assert "torch" in r.stdout and "cpu-bare" in r.stdout
+
+
+def test_bench_against_a_module_with_bad_weights_is_one_line(user_files: Path) -> None:
+    d = user_files
+    out = d / "g.onnx"
+    mod = f"{d / 'models.py'}:ExamplesDCGAN"
+    r = genedge("export", "--module", mod, *INIT, *DCGAN, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = genedge(
+        "bench", str(out), "--against", mod, "--init", '{"ngf": 16}',
+        "--weights", str(d / "netG.pth"), "--backends", "torch", "--batch-sizes", "1",
+    )  # fmt: skip
+    assert_clean_error(r, "netG.pth does not fit ExamplesDCGAN: shapes differ")

@@ -61,7 +61,10 @@ def cold_start(model: Path, run: Path | None, repeats: int = 3) -> list[dict[str
     results: dict[str, dict[str, Any]] = {}
     for backend, (probe, extra) in _COLD_PROBE.items():
         if backend == "torch" and run is None:
-            results[backend] = {"backend": backend, "status": "skipped: no --against run folder"}
+            results[backend] = {
+                "backend": backend,
+                "status": "skipped: PyTorch cold start needs --against RUN (not a module)",
+            }
             continue
         runs[backend] = (probe.format(model=str(model), run=str(run)), {**env, **extra})
     if "onnxruntime" in runs:  # prime the cache (and the page cache) untimed

@@ -14,7 +14,13 @@ from genedge.bench.cold import cold_start
 from genedge.bench.interleave import Runner, time_interleaved
 from genedge.bench.machine import machine_info
 from genedge.bench.report import BenchReport, BenchRow, rows_from_timings
-from genedge.bench.runners import _feed_maker, _torch_runner, gpu_runner, torch_cuda_runners
+from genedge.bench.runners import (
+    TorchSource,
+    _feed_maker,
+    _torch_runner,
+    gpu_runner,
+    torch_cuda_runners,
+)
 from genedge.bench.timers import TorchEventTimer
 
 #: Largest batch size a sweep takes (the GPU rows' upper end; beyond it, a typo is likelier).
@@ -38,12 +44,18 @@ def _backend_runner(backend: Backend, feed_for: Callable[[int], dict[str, np.nda
     return lambda batch: backend.run(feed_for(batch))
 
 
+#: Batch sizes ``genedge bench`` times unless told otherwise.
+DEFAULT_BATCH_SIZES = (1, 16, 256, 1024)
+
+
 def run_bench(
     model: str | Path,
     against: str | Path | None = None,
     *,
+    init: str | None = None,
+    weights: str | Path | None = None,
     backends: tuple[str, ...] = ALL_BACKENDS,
-    batch_sizes: tuple[int, ...] = (1, 16, 256, 1024),
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES,
     budget_s: float = 1.0,
     threads: int | None = None,
     cold: bool = False,
@@ -54,7 +66,10 @@ def run_bench(
 
     Args:
         model: The ``.onnx`` artifact.
-        against: Its run folder: adds the ``torch`` baseline, FLOP counts and parity error.
+        against: Its run folder, or a user's module (``FILE.py:Name``, docs/byom.md): adds
+            the ``torch`` baseline, FLOP counts and parity error.
+        init: A module's JSON keyword arguments (``against`` a module).
+        weights: A module's weights (``against`` a module).
         backends: ``torch`` (eager, needs ``against``), ``cpu`` (``Sampler.sample`` end to end,
             noise included), ``cpu-bare`` (``session.run`` on pre-drawn inputs: the floor the
             Sampler's overhead is measured against); on a GPU ``cuda`` (IOBinding),
@@ -68,7 +83,8 @@ def run_bench(
         cold: Also measure fresh-process cold starts.
         gemm_n: Size of the ceiling GEMM.
         precisions: Other precisions to add as ``cpu-<precision>`` rows (``fp16``, ``int8``):
-            exported from ``against`` into a temporary folder, each checked for parity first.
+            exported from ``against`` (a run folder) into a temporary folder, each checked
+            for parity first.
     """
     from genedge.runtime import GenedgeError, Sampler
     from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
@@ -100,22 +116,25 @@ def run_bench(
     flops = 0.0
     torch_sampler_ = None
     torch_gpu: dict[str, Runner] | str | None = None
-    if against is not None:  # the reference for FLOPs and parity, timed only if asked
-        torch_run, torch_sampler_, flops = _torch_runner(Path(against))
+    source = None if against is None else TorchSource(against, init, weights)
+    if source is not None:  # the reference for FLOPs and parity, timed only if asked
+        torch_run, torch_sampler_, flops = _torch_runner(source, manifest)
     for name in backends:
         if name == "torch":
-            if against is None:
-                missing[name] = "skipped: pass --against RUN to time PyTorch eager"
+            if source is None:
+                missing[name] = "skipped: pass --against RUN or FILE.py:Name to time PyTorch eager"
                 continue
             runners[name] = torch_run
             engines[name] = "torch"
         elif name in ("torch-cuda", "torch-cuda-graph"):
-            if against is None:
-                missing[name] = "skipped: pass --against RUN to time PyTorch on the GPU"
+            if source is None:
+                missing[name] = (
+                    "skipped: pass --against RUN or FILE.py:Name to time PyTorch on the GPU"
+                )
                 continue
             if torch_gpu is None:
                 try:
-                    torch_gpu = torch_cuda_runners(Path(against))
+                    torch_gpu = torch_cuda_runners(source, manifest=manifest)
                 except GenedgeError as e:
                     torch_gpu = f"not available: {e}"
             if isinstance(torch_gpu, str):
@@ -151,13 +170,14 @@ def run_bench(
         if p == manifest.precision:
             continue
         precision_of[name] = p
-        if against is None:
+        run_dir = None if source is None else source.run_dir
+        if run_dir is None:
             missing[name] = "skipped: pass --against RUN to export other precisions"
             continue
         from genedge.export.onnx_export import export_run
 
         try:
-            variant = export_run(against, Path(tmp.name) / f"{model.stem}.{p}.onnx", precision=p)
+            variant = export_run(run_dir, Path(tmp.name) / f"{model.stem}.{p}.onnx", precision=p)
             s = Sampler(variant.path, backend="cpu", threads=threads)
         except GenedgeError as e:
             missing[name] = f"failed: {e}"
@@ -247,5 +267,5 @@ def run_bench(
             "allocator": "defaults (onnxruntime arena on; torch CPU allocator)",
         },
         machine=machine_info(),
-        cold=cold_start(model, Path(against) if against else None) if cold else [],
+        cold=cold_start(model, None if source is None else source.run_dir) if cold else [],
     )

@@ -1,10 +1,12 @@
-"""Runners: PyTorch eager (CPU and GPU, CUDA graphs) and the runtime's GPU backends."""
+"""Runners: PyTorch eager (CPU and GPU, CUDA graphs; from a run folder or a user's module) and
+the runtime's GPU backends."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,10 +14,52 @@ from genedge.bench.flops import count_flops
 from genedge.bench.interleave import Runner
 from genedge.bench.timers import CudaEventTimer, HostPhaseTimer, Timing, TorchEventTimer
 
+if TYPE_CHECKING:
+    from genedge.runtime.manifest import Manifest
 
-def _torch_parts(run: Path) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], Any]:
-    """The run's sampler module, its torch reference sampler, an input maker
-    ``inputs(batch, device)`` and the graph spec."""
+
+@dataclass(frozen=True)
+class TorchSource:
+    """Where the PyTorch rows of a benchmark come from (``--against``).
+
+    Attributes:
+        against: A trained run folder, or a user's module, ``FILE.py:Name`` or
+            ``package.module:Name`` (docs/byom.md), fed the inputs the artifact declares.
+        init: A module's ``--init`` JSON keyword arguments.
+        weights: A module's weights (``.pth``/``.pt`` or ``.safetensors``).
+    """
+
+    against: str | Path
+    init: str | None = None
+    weights: str | Path | None = None
+
+    @property
+    def is_module(self) -> bool:
+        """Whether ``against`` names a module rather than a run folder."""
+        from genedge.export.user_module import is_module_spec
+
+        return is_module_spec(str(self.against))
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder, or ``None`` for a module (which has no run to re-export from)."""
+        return None if self.is_module else Path(self.against)
+
+
+def _source(against: TorchSource | str | Path) -> TorchSource:
+    return against if isinstance(against, TorchSource) else TorchSource(against)
+
+
+def _torch_parts(
+    against: TorchSource | str | Path, manifest: Manifest | None = None
+) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], Any]:
+    """The sampler module, its torch reference sampler, an input maker ``inputs(batch,
+    device)`` and the graph spec: of a run folder, or of a user's module fed as ``manifest``
+    (the artifact's) declares."""
+    source = _source(against)
+    if source.is_module:
+        return _module_parts(source, manifest)
+    run = Path(source.against)
 
     from genedge.train.reference import torch_sampler
     from genedge.train.run_folder import load_trained
@@ -23,7 +67,7 @@ def _torch_parts(run: Path) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], A
 
     cfg, family, models, step = load_trained(run)
     sampler = torch_sampler(cfg, family, models, step)
-    module = family.sampler_module(models, cfg.hparams, cfg.data_info)
+    module = family.sampler_module(models, family.from_hparams(cfg.hparams), cfg.data_info)
     graph = sampler.manifest.sampler
     k = sampler.manifest.num_classes
     length = sampler.manifest.default_length or None
@@ -34,11 +78,47 @@ def _torch_parts(run: Path) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], A
     return module, sampler, inputs, graph
 
 
-def _torch_runner(run: Path) -> tuple[Runner, Any, float]:
-    """PyTorch eager as its users sample: noise drawn by torch, then the module, per call."""
+def _module_parts(
+    source: TorchSource, manifest: Manifest | None
+) -> tuple[Any, Any, Callable[..., tuple[Any, ...]], Any]:
+    """:func:`_torch_parts` of a user's module: built and loaded as ``verify --against`` does."""
+    from genedge.export.user_module import build_module
+    from genedge.runtime.errors import InputError
+    from genedge.runtime.sampler import Sampler
+    from genedge.train.reference import TorchBackend
+    from genedge.train.torch_feeds import torch_inputs
+
+    if manifest is None:
+        raise InputError(f"--against {source.against} needs the artifact it is compared with")
+    if set(manifest.graphs) != {"sampler"}:
+        raise InputError(
+            f"the artifact has graphs {sorted(manifest.graphs)}; bench it against the run "
+            "folder it came from (--against RUN)"
+        )
+    module, _ = build_module(str(source.against), source.init, source.weights)
+    module = module.eval()
+    graph = manifest.sampler
+    sampler = Sampler.from_backend(manifest, TorchBackend(module, graph.inputs, graph.outputs))
+    k = manifest.num_classes
+    length = manifest.default_length or None
+
+    def inputs(batch: int, device: str = "cpu") -> tuple[Any, ...]:
+        return torch_inputs(graph, batch, length=length, num_classes=k, device=device)
+
+    return module, sampler, inputs, graph
+
+
+def _torch_runner(
+    against: TorchSource | str | Path, manifest: Manifest | None = None
+) -> tuple[Runner, Any, float]:
+    """PyTorch eager as its users sample: noise drawn by torch, then the module, per call.
+
+    Returns:
+        ``(runner, reference sampler, FLOPs per sample)``.
+    """
     import torch
 
-    module, sampler, inputs, _ = _torch_parts(run)
+    module, sampler, inputs, _ = _torch_parts(against, manifest)
 
     @torch.inference_mode()
     def run_(batch: int) -> object:
@@ -51,8 +131,13 @@ def _outputs(out: Any) -> tuple[Any, ...]:
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
-def torch_cuda_runners(run: Path, device: str = "cuda") -> dict[str, Runner]:
+def torch_cuda_runners(
+    against: TorchSource | str | Path, device: str = "cuda", manifest: Manifest | None = None
+) -> dict[str, Runner]:
     """PyTorch on the GPU: ``torch-cuda`` (eager) and ``torch-cuda-graph`` (torch.cuda.graphs).
+
+    ``against`` is a run folder or a :class:`TorchSource` (a user's module needs the
+    artifact's ``manifest`` for its inputs).
 
     Both draw the noise on the device, run the generator and copy the samples to the host (as
     the runtime's rows do), timed with ``torch.cuda.Event``: phases ``compute`` (noise +
@@ -74,7 +159,7 @@ def torch_cuda_runners(run: Path, device: str = "cuda") -> dict[str, Runner]:
             f"torch {torch.__version__} sees no CUDA GPU"
             + ("" if torch.version.cuda else " (a CPU-only build)")
         )
-    module, sampler, inputs, graph = _torch_parts(run)
+    module, sampler, inputs, graph = _torch_parts(against, manifest)
     module = copy.deepcopy(module).to(device).eval()  # the CPU row keeps its own copy
     k = max(1, sampler.manifest.num_classes)
     timer = TorchEventTimer()
@@ -150,8 +235,8 @@ def gpu_runner(
     """A runtime GPU row: ``cuda``, ``cuda-graph`` (cuda + CUDA graphs), ``ort-tensorrt`` or
     ``tensorrt``, run on pre-drawn inputs and timed on the device.
 
-    Each call goes through the backend's ``run(feed, timer)``: with IOBinding (``cuda``) and
-    the native TensorRT backend the timer sees H2D, compute and D2H apart. onnxruntime sessions
+    Each call goes through ``Sampler.run_graph(feed, timer=...)``: with IOBinding (``cuda``)
+    and the native TensorRT backend the timer sees H2D, compute and D2H apart. onnxruntime sessions
     run on the timer's stream (``user_compute_stream``) so its events bracket their work.
 
     Returns:
@@ -178,14 +263,12 @@ def gpu_runner(
         if stream is not None and backend != "tensorrt":
             options["provider_options"] = {"user_compute_stream": str(int(stream))}
     s = Sampler(model, backend=backend, threads=threads, backend_options=options)
-    # The onnxruntime and TensorRT backends take a phase timer beside the feed.
-    run: Callable[..., list[np.ndarray]] = s._backend.run
     feed_for = _feed_maker(probe)
     timer = timer or HostPhaseTimer()
 
     def call(batch: int) -> Timing:
         timer.reset()
-        run(feed_for(batch), timer)
+        s.run_graph(feed_for(batch), timer=timer)
         timing: Timing = timer.finish()
         return timing
 

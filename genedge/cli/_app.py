@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
+from importlib.metadata import entry_points
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +20,7 @@ from genedge import __version__
 from genedge.runtime.backends import BACKEND_NAMES
 from genedge.runtime.engines import ENGINE_PRECISIONS
 from genedge.runtime.errors import InputError
-from genedge.runtime.manifest import PRECISIONS
+from genedge.runtime.manifest import FAMILIES, PRECISIONS
 from genedge.train.devices import DEVICES
 
 app = typer.Typer(
@@ -44,6 +45,30 @@ EnginePrecision = Enum(  # type: ignore[misc]
 )
 #: ``genedge train --device``.
 Device = Enum("Device", {d: d for d in DEVICES}, type=str)  # type: ignore[misc]
+
+#: Entry point group of other packages' families (``genedge.train.families.ENTRY_POINT_GROUP``).
+FAMILY_ENTRY_POINTS = "genedge.families"
+
+
+def family_choices() -> list[str]:
+    """The families ``genedge train`` offers, without importing torch (the registry does).
+
+    genedge's own (:data:`genedge.runtime.manifest.FAMILIES`, the registry's built-ins), those
+    other packages declare (entry points of :data:`FAMILY_ENTRY_POINTS`: the only way a
+    family reaches the ``genedge`` command), and, when the registry is loaded already, the
+    families registered in this process.
+    """
+    names = list(FAMILIES)
+    registry = sys.modules.get("genedge.train.families")
+    if registry is not None:
+        names += [n for n in registry.family_names() if n not in names]
+    names += [ep.name for ep in entry_points(group=FAMILY_ENTRY_POINTS) if ep.name not in names]
+    return names
+
+
+#: ``genedge train FAMILY``: built when the CLI is imported (torch-free); the registry still
+#: checks the name when the command runs.
+FamilyName = Enum("FamilyName", {n: n for n in family_choices()}, type=str)  # type: ignore[misc]
 
 
 def _version(value: bool) -> None:

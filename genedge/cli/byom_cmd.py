@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def is_module_spec(against: str) -> bool:
     """Whether ``--against`` names a module (``FILE.py:Name``, ``pkg.mod:Name``), not a run."""
-    return ":" in against and not Path(against).is_dir()
+    from genedge.export.user_module import is_module_spec as spec
+
+    return spec(against)
 
 
 def export_user_module(

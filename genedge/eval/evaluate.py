@@ -8,7 +8,10 @@ depends on the model's manifest (family, output kind, classes) and the data's ki
 
 * images: Fréchet distance, precision/recall (k=3), density/coverage (k=5) and a predicted-class
   histogram, in the features of a classifier trained (and cached) on the real images outside B;
-  conditional models add label accuracy and the classification accuracy score (CAS);
+  conditional models add label accuracy and the classification accuracy score (CAS); images
+  without labels get the Fréchet distance and k-NN metrics in the top principal components of
+  their pixels, and :attr:`EvalReport.unavailable` names the metrics that needed labels, with
+  the reason (a conditional model is then sampled with balanced labels, not refused);
 * Bernoulli VAEs on images: negative ELBO and the IWAE bound on the NLL of binarised data B;
 * 2-D toys with known modes: modes captured, high-quality share, KL to uniform;
 * points: Fréchet distance and the k-NN metrics on the raw coordinates;
@@ -26,11 +29,11 @@ import numpy as np
 
 from genedge.eval import evalnets
 from genedge.eval.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
-from genedge.runtime.artifact import read_manifest
 from genedge.runtime.errors import DataError
 from genedge.runtime.manifest import Manifest
-from genedge.runtime.sampler import Sampler, check_count
+from genedge.runtime.sampler import check_count
 from genedge.runtime.vae import VAESampler
+from genedge.source import open_source
 from genedge.train.data import Dataset, load_dataset
 from genedge.train.threads import torch_scope
 
@@ -68,8 +71,27 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Unavailable:
+    """A metric this evaluation could not compute, and why.
+
+    Attributes:
+        key: The metric's machine name, as :class:`Metric` would have it.
+        label: What the table would show.
+        reason: Why it is missing and, where the user can act, how to get it.
+    """
+
+    key: str
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class EvalReport:
-    """The result of :func:`evaluate`; ``to_dict`` gives its JSON form."""
+    """The result of :func:`evaluate`; ``to_dict`` gives its JSON form.
+
+    ``unavailable`` lists the metrics the model and data would call for but cannot give (e.g.
+    class metrics on data without labels), each with its reason.
+    """
 
     source: str
     data: str
@@ -79,6 +101,7 @@ class EvalReport:
     seed: int
     metrics: tuple[Metric, ...]
     notes: tuple[str, ...] = field(default=())
+    unavailable: tuple[Unavailable, ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -150,6 +173,7 @@ def _evaluate(
     fake, labels = sampler.sample_labelled(m, seed=seed, labels=labels, length=length)
 
     notes = [f"{m} samples per set; floor = the same metric between two disjoint real halves"]
+    missing: list[Unavailable] = []
     if m < n:
         notes.append(f"n capped at {m}: half of the {len(ds)} real samples")
     if not np.isfinite(fake).all():
@@ -157,6 +181,8 @@ def _evaluate(
     metrics: list[Metric] = []
     if ds.kind == "image":
         metrics += _image_metrics(ds, real_a, real_b, fake, labels, a_idx, b_idx, notes)
+        if ds.y is None:
+            missing += _unlabelled(ds, conditional=labels is not None)
         if isinstance(sampler, VAESampler):
             metrics += _vae_metrics(sampler, ds, real_a, real_b, seed, notes)
     elif ds.kind == "points":
@@ -174,35 +200,8 @@ def _evaluate(
         seed=seed,
         metrics=tuple(metrics),
         notes=tuple(notes),
+        unavailable=tuple(missing),
     )
-
-
-def open_source(source: str | Path, backend: str = "auto", threads: int | None = None) -> Sampler:
-    """A sampler over an artifact (runtime) or a run folder (PyTorch); a VAE's can encode.
-
-    Raises:
-        ArtifactError: The artifact cannot be loaded.
-        RunError: The folder is not a trained run.
-    """
-    path = Path(source)
-    if not path.is_dir():
-        if read_manifest(path).family == "vae":
-            return VAESampler(path, backend=backend, threads=threads)
-        return Sampler(path, backend=backend, threads=threads)
-    from genedge.train.describe import manifest_for_run
-    from genedge.train.reference import TorchBackend
-    from genedge.train.run_folder import load_trained
-
-    cfg, family, models, step = load_trained(path)
-    manifest = manifest_for_run(cfg, family, step)
-
-    def backend_of(role: str) -> TorchBackend:
-        module = family.export_modules(models, cfg.hparams, cfg.data_info)[role]
-        return TorchBackend(module, [t.name for t in manifest.graphs[role].inputs])
-
-    if "encoder" in manifest.graphs:
-        return VAESampler.from_backends(manifest, backend_of("sampler"), backend_of("encoder"))
-    return Sampler.from_backend(manifest, backend_of("sampler"))
 
 
 def _check_fit(mf: Manifest, ds: Dataset) -> int | None:
@@ -220,7 +219,9 @@ def _check_fit(mf: Manifest, ds: Dataset) -> int | None:
             f"{ds.name} holds {ds.kind} samples shaped {_shape(ds.sample_shape)}; "
             "evaluate against the data the model was trained on"
         )
-    if mf.num_classes and mf.num_classes != ds.num_classes:
+    # Unlabelled data still evaluates a conditional model (balanced labels); what needs the
+    # data's labels is listed as unavailable.
+    if mf.num_classes and ds.num_classes and mf.num_classes != ds.num_classes:
         raise DataError(
             f"the model is conditional on {mf.num_classes} classes but {ds.name} has "
             f"{ds.num_classes or 'no'} labelled classes"
@@ -326,6 +327,25 @@ def _image_metrics(
     return rows
 
 
+def _unlabelled(ds: Dataset, conditional: bool) -> list[Unavailable]:
+    """The image metrics that need the data's labels, for data that has none."""
+    why = (
+        f"{ds.name} has no labels, so no classifier can be trained on it (give images one "
+        "subfolder per class, or save an .npz with x and y)"
+    )
+    rows = [
+        Unavailable("classes_covered", "classes covered", why),
+        Unavailable("class_kl", "KL(predicted classes || data)", why),
+    ]
+    if conditional:
+        why_cond = f"{why}; the model's classes have nothing to be checked against"
+        rows += [
+            Unavailable("label_accuracy", "label accuracy", why_cond),
+            Unavailable("cas", "classification accuracy score", why_cond),
+        ]
+    return rows
+
+
 def _pca(x: np.ndarray, dim: int) -> Callable[[np.ndarray], np.ndarray]:
     """A projection onto the top ``dim`` principal components of ``x`` (flattened)."""
     flat = x.reshape(len(x), -1).astype(np.float64)
@@ -371,7 +391,8 @@ def _vae_metrics(
     seed: int,
     notes: list[str],
 ) -> list[Metric]:
-    likelihood = vae.manifest.provenance.get("hparams", {}).get("likelihood", "bernoulli")
+    # Artifacts of 1.0-1.2 without a recorded likelihood were all Bernoulli VAEs.
+    likelihood = vae.manifest.likelihood or "bernoulli"
     if likelihood != "bernoulli":
         notes.append(f"no likelihood metrics: the VAE's likelihood is {likelihood}")
         return []

@@ -11,11 +11,13 @@ parity or the quality gate, loudly; never an invalid graph).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import onnx
 
@@ -26,8 +28,15 @@ from genedge.export.quality_gate import QualityCheck, QualityError
 from genedge.runtime.atomic import make_temp_folder
 from genedge.runtime.backends import Backend
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from genedge.runtime.errors import GenedgeError, OutputError
-from genedge.runtime.manifest import METADATA_KEY, Companion, Manifest
+from genedge.runtime.errors import GenedgeError, InputError, OutputError
+from genedge.runtime.manifest import (
+    METADATA_KEY,
+    OUTPUT_KINDS,
+    Companion,
+    GraphSpec,
+    Manifest,
+    Preprocessing,
+)
 
 #: Judges the reduced-precision sampler written at the given path (its companions beside it).
 QualityJudge = Callable[[Path], QualityCheck]
@@ -50,6 +59,68 @@ class ExportResult:
     manifest: Manifest
     report: ParityReport
     quality: QualityCheck | None = None
+
+
+def custom_manifest(
+    graph: GraphSpec,
+    *,
+    sample_shape: Sequence[int],
+    value_range: tuple[float, float],
+    model_range: tuple[float, float] | None,
+    num_classes: int,
+    class_names: Sequence[str] = (),
+    precision: str,
+    output_kind: str | None,
+    family: str,
+    provenance: Mapping[str, Any],
+) -> Manifest:
+    """The manifest of an artifact genedge did not train: a user's module or a wrapped file.
+
+    The latent's width is the product of one sample's latent shape (any rank); the output
+    kind defaults to ``image`` for 3-D samples ``(C, H, W)``, else ``vector``.
+
+    Raises:
+        InputError: A range that is not two finite numbers, low < high; an output kind other
+            than ``image``, ``points`` or ``vector``; class names that do not fit.
+    """
+    vrange = range_arg(value_range, "value_range")
+    mrange = vrange if model_range is None else range_arg(model_range, "model_range")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise InputError(f"num_classes must be a non-negative integer, got {num_classes!r}")
+    if class_names and len(class_names) != num_classes:
+        raise InputError(f"{len(class_names)} class names for {num_classes} classes")
+    shape = tuple(int(d) for d in sample_shape)
+    kind = output_kind or ("image" if len(shape) == 3 else "vector")
+    if kind not in OUTPUT_KINDS or kind == "sequence":
+        raise InputError(f"output_kind must be image, points or vector, got {kind!r}")
+    latent = next(t for t in graph.inputs if t.role == "latent")
+    return Manifest(
+        family=family,
+        graphs={"sampler": graph},
+        latent_dim=math.prod(int(d) for d in latent.shape[1:]),
+        output_kind=kind,
+        sample_shape=shape,
+        preprocessing=Preprocessing("minmax", vrange[0], vrange[1], mrange[0], mrange[1]),
+        num_classes=num_classes,
+        class_names=tuple(class_names),
+        precision=precision,
+        provenance=dict(provenance),
+    )
+
+
+def range_arg(r: tuple[float, float], what: str) -> tuple[float, float]:
+    """``(low, high)`` as floats, once both are finite and low < high.
+
+    Raises:
+        InputError: Not two numbers, not finite, or not increasing.
+    """
+    try:
+        lo, hi = (float(v) for v in r)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be two numbers (low, high), got {r!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise InputError(f"{what} needs finite low < high, got {r!r}")
+    return lo, hi
 
 
 def check_target(out: str | Path) -> tuple[Path, Path]:

@@ -64,8 +64,14 @@ def batch_statistics_layers(module: nn.Module) -> list[str]:
     return found
 
 
-def check_batch_independent(module: nn.Module, args: Sequence[torch.Tensor]) -> None:
-    """Sample 0 alone must equal sample 0 within the batch: no batch statistics in forward."""
+def check_batch_independent(
+    module: nn.Module, args: Sequence[torch.Tensor], together: torch.Tensor | None = None
+) -> None:
+    """Sample 0 alone must equal sample 0 within the batch: no batch statistics in forward.
+
+    ``together`` is the sample output on the whole of ``args`` (global RNG seeded with 0), if
+    the caller has it already; else it is computed.
+    """
     layers = batch_statistics_layers(module)
     if layers:
         raise ModuleCheckError(
@@ -73,7 +79,8 @@ def check_batch_independent(module: nn.Module, args: Sequence[torch.Tensor]) -> 
             "track_running_stats=False), so a sample changes with the rest of its batch; "
             "export a generator whose BatchNorm has running statistics"
         )
-    together = run_module(module, args, 0)[0][:1]
+    whole = run_module(module, args, 0)[0] if together is None else together
+    together = whole[:1]
     try:
         alone = run_module(module, [a[:1] for a in args], 0)[0]
     except RuntimeError as e:
@@ -98,9 +105,17 @@ def check_batch_independent(module: nn.Module, args: Sequence[torch.Tensor]) -> 
         )
 
 
-def check_deterministic(module: nn.Module, args: Sequence[torch.Tensor]) -> bool:
-    """Whether two runs on the same inputs agree (under different global seeds)."""
-    a = run_module(module, args, 0)
+def check_deterministic(
+    module: nn.Module,
+    args: Sequence[torch.Tensor],
+    first: Sequence[torch.Tensor] | None = None,
+) -> bool:
+    """Whether two runs on the same inputs agree (under different global seeds).
+
+    ``first`` is the outputs of a run with the global RNG seeded with 0, if the caller has
+    them already; the second run is seeded with 1.
+    """
+    a = run_module(module, args, 0) if first is None else first
     b = run_module(module, args, 1)
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 

@@ -10,7 +10,6 @@ the artifact samples the same on every backend; see ``docs/byom.md``.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,14 @@ import onnx
 import torch
 from torch import nn
 
-from genedge.export.artifact_writer import ExportResult, check_target, stamp, write_artifact
+from genedge.export.artifact_writer import (
+    ExportResult,
+    check_target,
+    custom_manifest,
+    range_arg,
+    stamp,
+    write_artifact,
+)
 from genedge.export.lint import lint_graph
 from genedge.export.module_checks import (
     ModuleCheckError,
@@ -38,7 +44,7 @@ from genedge.export.parity import ParityReport, check_parity
 from genedge.export.precision import check_precision, convert_precision
 from genedge.export.quality_gate import QualityCheck, check_quality
 from genedge.runtime.errors import InputError
-from genedge.runtime.manifest import OUTPUT_KINDS, GraphSpec, Manifest, Preprocessing, TensorSpec
+from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.reference import TorchBackend
 from genedge.train.torch_feeds import torch_inputs
 
@@ -115,12 +121,10 @@ def export_module(
     check_precision(precision)
     out, _ = check_target(out)
     latent = _shape_arg(latent_shape, "latent_shape")
-    vrange = _range_arg(value_range, "value_range")
-    mrange = vrange if model_range is None else _range_arg(model_range, "model_range")
+    vrange = range_arg(value_range, "value_range")
+    mrange = vrange if model_range is None else range_arg(model_range, "model_range")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
         raise InputError(f"num_classes must be a non-negative integer, got {num_classes!r}")
-    if class_names and len(class_names) != num_classes:
-        raise InputError(f"{len(class_names)} class names for {num_classes} classes")
     if precision != "fp32" and quality_check and not quality_data:
         raise InputError(
             f"the {precision} quality gate needs data to evaluate on: pass quality_data "
@@ -131,29 +135,28 @@ def export_module(
     inputs = _inputs(latent, num_classes, noise or {}, truncation)
     probe = GraphSpec(None, inputs, (TensorSpec("sample", "float32", ("batch",)),))
     args = _device_inputs(module, probe, num_classes)
-    sample = _probe(module, args, latent)
-    if not check_deterministic(module, args):
+    # One forward pass on the probe batch serves every check and the output specs.
+    first = _probe(module, args, latent)
+    sample = first[0]
+    if not check_deterministic(module, args, first=first):
         raise noise_error(_random_nodes_of(module, probe, num_classes, exporter))
-    check_batch_independent(module, args)
+    check_batch_independent(module, args, together=sample)
     check_outputs(sample, mrange)
     outputs = tuple(
         TensorSpec("sample" if i == 0 else f"output{i}", "float32", ("batch", *o.shape[1:]))
-        for i, o in enumerate(run_module(module, args, 0))
+        for i, o in enumerate(first)
     )
     graph = GraphSpec(None, inputs, outputs)
-    kind = output_kind or ("image" if sample.dim() == 4 else "vector")
-    if kind not in OUTPUT_KINDS or kind == "sequence":
-        raise InputError(f"output_kind must be image, points or vector, got {kind!r}")
-    manifest = Manifest(
-        family=family,
-        graphs={"sampler": graph},
-        latent_dim=math.prod(latent),
-        output_kind=kind,
-        sample_shape=tuple(int(d) for d in sample.shape[1:]),
-        preprocessing=Preprocessing("minmax", vrange[0], vrange[1], mrange[0], mrange[1]),
+    manifest = custom_manifest(
+        graph,
+        sample_shape=sample.shape[1:],
+        value_range=vrange,
+        model_range=mrange,
         num_classes=num_classes,
-        class_names=tuple(class_names),
+        class_names=class_names,
         precision=precision,
+        output_kind=output_kind,
+        family=family,
         provenance=_provenance(module, provenance),
     )
     fp32 = _export(module, graph, num_classes, exporter)
@@ -224,16 +227,6 @@ def _shape_arg(shape: Sequence[int], what: str) -> tuple[int, ...]:
     return dims
 
 
-def _range_arg(r: tuple[float, float], what: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in r)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be two numbers (low, high), got {r!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-        raise InputError(f"{what} needs finite low < high, got {r!r}")
-    return lo, hi
-
-
 def _inputs(
     latent: tuple[int, ...],
     num_classes: int,
@@ -264,9 +257,11 @@ def _device_inputs(
 
 def _probe(
     module: nn.Module, args: tuple[torch.Tensor, ...], latent: tuple[int, ...]
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, ...]:
+    """The module's outputs on the probe batch (global RNG seeded with 0), the sample first."""
     try:
-        sample = run_module(module, args, 0)[0]
+        outs = run_module(module, args, 0)
+        sample = outs[0]
     except ModuleCheckError:
         raise
     except Exception as e:
@@ -286,7 +281,7 @@ def _probe(
             f"forward returned shape {tuple(sample.shape)} for {EXPORT_BATCH} latents; the "
             "sample output needs the batch as its first axis"
         )
-    return sample
+    return outs
 
 
 def _export(

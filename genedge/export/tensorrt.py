@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genedge.export.engine_record import engine_file_name, engine_record, record_engine
 from genedge.runtime.artifact import read_manifest
 from genedge.runtime.atomic import write_bytes_atomic
 from genedge.runtime.backends.tensorrt_backend import cuda_device, tensorrt_status
@@ -22,11 +23,8 @@ from genedge.runtime.engines import (
     Range,
     check_range,
     default_length_range,
-    engine_file_name,
-    engine_record,
     model_sha256,
     profile_shapes,
-    record_engine,
     sm_label,
 )
 from genedge.runtime.errors import BackendUnavailableError, GenedgeError, InputError

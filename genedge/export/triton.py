@@ -8,10 +8,11 @@ README gives the formula).
 
 Shapes follow Triton's rules (``ValidateIOShape`` in triton-inference-server/core): with
 ``max_batch_size > 0`` the batch axis is implicit and left out of ``dims``; ``dims`` is never
-empty, so a tensor that is batch-only in the graph (cgan's labels, shaped ``(batch,)``) is
-declared ``dims: [ 1 ]`` with ``reshape: { shape: [ ] }``: clients send it as ``(batch, 1)``
-and Triton hands the model ``(batch,)``. Files and folders get the modes a plain ``open`` and
-``mkdir`` would give them under the caller's umask.
+empty, so a tensor that is batch-only in the graph (cgan's labels, shaped ``(batch,)``, or a
+truncation psi of schema 1.2) is declared ``dims: [ 1 ]`` with ``reshape: { shape: [ ] }``:
+clients send it as ``(batch, 1)`` and Triton hands the model ``(batch,)``. Latents of any rank
+and ``noise`` inputs are declared with their own shapes. Files and folders get the modes a
+plain ``open`` and ``mkdir`` would give them under the caller's umask.
 """
 
 from __future__ import annotations
@@ -382,4 +383,8 @@ def _role_hint(t: TensorSpec, manifest: Manifest) -> str:
         return f"class index in 0..{max(0, manifest.num_classes - 1)}"
     if t.role == "state":
         return "zeros (the initial recurrent state)"
+    if t.role == "noise":
+        return "standard normal noise (a noise input, e.g. a per-layer noise map)"
+    if t.role == "truncation":
+        return "the truncation psi, 1.0 for none (--input-data zero sends 0: the average sample)"
     return "data"

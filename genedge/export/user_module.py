@@ -25,6 +25,12 @@ from genedge.runtime.errors import InputError, missing_extra
 _SHOWN_KEYS = 8
 
 
+def is_module_spec(against: str) -> bool:
+    """Whether ``--against`` names a module (``FILE.py:Name``, ``pkg.mod:Name``), not a run
+    folder."""
+    return ":" in against and not Path(against).is_dir()
+
+
 def parse_init(text: str | None) -> dict[str, Any]:
     """The ``--init`` JSON object of keyword arguments (``None`` or empty: no arguments)."""
     if not text:

@@ -8,7 +8,6 @@ the usual parity check decides, as for :func:`genedge.export.module_export.expor
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,16 @@ import numpy as np
 import onnx
 from torch import nn
 
-from genedge.export.artifact_writer import ExportResult, check_target, write_artifact
+from genedge.export.artifact_writer import (
+    ExportResult,
+    check_target,
+    custom_manifest,
+    write_artifact,
+)
 from genedge.export.module_checks import ModuleCheckError, noise_error, random_nodes
 from genedge.export.precision import check_precision, convert_precision
 from genedge.runtime.errors import ArtifactError, InputError
-from genedge.runtime.manifest import GraphSpec, Manifest, Preprocessing, TensorSpec
+from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.reference import TorchBackend
 
 _DTYPES: dict[int, str] = {
@@ -122,19 +126,15 @@ def wrap_onnx(
     nodes = random_nodes(model)
     if nodes:
         raise noise_error(nodes)
-    sample_shape = tuple(int(d) for d in outputs[0].shape[1:])
-    lat = next(t for t in inputs if t.role == "latent")
-    lo, hi = value_range
-    mlo, mhi = model_range or value_range
-    manifest = Manifest(
-        family=family,
-        graphs={"sampler": GraphSpec(None, inputs, outputs)},
-        latent_dim=math.prod(int(d) for d in lat.shape[1:]),
-        output_kind=output_kind or ("image" if len(sample_shape) == 3 else "vector"),
-        sample_shape=sample_shape,
-        preprocessing=Preprocessing("minmax", float(lo), float(hi), float(mlo), float(mhi)),
+    manifest = custom_manifest(
+        GraphSpec(None, inputs, outputs),
+        sample_shape=[int(d) for d in outputs[0].shape[1:]],
+        value_range=value_range,
+        model_range=model_range,
         num_classes=num_classes,
         precision=precision,
+        output_kind=output_kind,
+        family=family,
         provenance={"source": "onnx", "file": source.name, **(provenance or {})},
     )
     # Symbolic batch names the exporter chose ("s0", "batch_size") become "batch".

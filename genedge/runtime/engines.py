@@ -2,9 +2,11 @@
 
 A TensorRT engine is valid only on the GPU architecture, TensorRT version and precision it was
 built for, and only for the exact graph it was built from. ``genedge compile`` records those
-facts in the artifact's manifest (``engines``); :func:`select_engine` checks them against this
-machine before anything is deserialized, and refuses a foreign or stale engine with a message
-that names what differs. Nothing here imports TensorRT, CUDA or torch.
+facts in the artifact's manifest (``engines``; the recording is an export step,
+:mod:`genedge.export.engine_record`); :func:`select_engine` checks them against this machine
+before anything is deserialized, and refuses a foreign or stale engine with a message that
+names what differs. The runtime only reads engines. Nothing here imports TensorRT, CUDA or
+torch.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from genedge.runtime.artifact import _fields, read_manifest
-from genedge.runtime.atomic import atomic_path
 from genedge.runtime.errors import ArtifactError, InputError
-from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest
+from genedge.runtime.manifest import GraphSpec, Manifest
+from genedge.runtime.onnx_wire import MODEL_METADATA_PROPS, iter_fields
 
 #: Engine precisions ``genedge compile`` builds (int8 would need calibration data).
 ENGINE_PRECISIONS = ("fp16", "fp32")
@@ -39,8 +40,6 @@ ENGINE_KEYS = (
 
 Range = tuple[int, int, int]
 Shape = tuple[int, ...]
-
-_METADATA_PROPS = 14
 
 
 def parse_range(text: str, what: str = "range") -> Range:
@@ -138,8 +137,8 @@ def model_sha256(path: str | Path) -> str:
     except OSError as e:
         raise ArtifactError(f"cannot read {path}: {e.strerror or e}") from None
     h = hashlib.sha256()
-    for number, wire, value in _fields(buf):
-        if number == _METADATA_PROPS:
+    for number, wire, value in iter_fields(buf):
+        if number == MODEL_METADATA_PROPS:
             continue
         h.update(f"{number}:{wire}:".encode())
         h.update(value if isinstance(value, bytes) else str(value).encode())
@@ -150,11 +149,6 @@ def model_sha256(path: str | Path) -> str:
 def sm_label(compute_capability: str) -> str:
     """``"8.6"`` -> ``"sm_86"``, the name engines and CUDA use for an architecture."""
     return "sm_" + str(compute_capability).replace(".", "")
-
-
-def engine_file_name(stem: str, precision: str, compute_capability: str) -> str:
-    """The plan's file name beside the artifact: ``<stem>.<precision>.<sm>.plan``."""
-    return f"{stem}.{precision}.{sm_label(compute_capability)}.plan"
 
 
 def select_engine(
@@ -329,91 +323,3 @@ def describe_engines(
                 )
             )
     return out
-
-
-def engine_record(
-    *,
-    file: str,
-    precision: str,
-    gpu_name: str,
-    compute_capability: str,
-    tensorrt_version: str,
-    batch_range: Range,
-    length_range: Range | None,
-    onnx_sha256: str,
-) -> dict[str, Any]:
-    """The manifest entry of one engine (plain JSON types)."""
-    return {
-        "file": file,
-        "precision": precision,
-        "gpu_name": gpu_name,
-        "compute_capability": str(compute_capability),
-        "tensorrt_version": str(tensorrt_version),
-        "batch_range": list(batch_range),
-        "length_range": None if length_range is None else list(length_range),
-        "onnx_sha256": onnx_sha256,
-    }
-
-
-def with_engine(manifest: Manifest, record: dict[str, Any]) -> Manifest:
-    """The manifest with ``record`` added, replacing an earlier engine of the same file name."""
-    kept = tuple(e for e in manifest.engines if e.get("file") != record["file"])
-    return manifest.with_updates(engines=(*kept, dict(record)))
-
-
-def record_engine(artifact_path: str | Path, record: dict[str, Any]) -> Manifest:
-    """Add an engine to the artifact's manifest and rewrite the file atomically.
-
-    Only the ``genedge.manifest`` metadata entry changes: every other field of the ONNX file is
-    copied byte for byte, so :func:`model_sha256` (and thus the new engine) stays valid, and no
-    ``onnx`` package is needed on the machine that compiles.
-
-    Returns:
-        The updated manifest.
-
-    Raises:
-        ArtifactError: The file is not a genedge artifact.
-        OutputError: The file's folder is not writable.
-    """
-    path = Path(artifact_path)
-    manifest = with_engine(read_manifest(path), record)
-    entry = _field(1, 2, METADATA_KEY.encode()) + _field(2, 2, manifest.to_json().encode())
-    out: list[bytes] = []
-    placed = False
-    for number, wire, value in _fields(path.read_bytes()):
-        if number == _METADATA_PROPS and wire == 2 and isinstance(value, bytes):
-            key = next((v for n, w, v in _fields(value) if n == 1 and w == 2), b"")
-            if key == METADATA_KEY.encode():
-                if not placed:
-                    out.append(_field(_METADATA_PROPS, 2, entry))
-                    placed = True
-                continue
-        out.append(_field(number, wire, value))
-    if not placed:
-        out.append(_field(_METADATA_PROPS, 2, entry))
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(b"".join(out))
-    return manifest
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, n = n & 0x7F, n >> 7
-        if n:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _field(number: int, wire: int, value: int | bytes) -> bytes:
-    """Encode one protobuf field as :func:`genedge.runtime.artifact._fields` decoded it."""
-    key = _varint(number << 3 | wire)
-    if wire == 0:
-        return key + _varint(int(value))
-    if isinstance(value, int):
-        raise TypeError(f"protobuf wire type {wire} carries bytes, got an int")
-    if wire == 2:
-        return key + _varint(len(value)) + value
-    return key + value  # fixed 64/32-bit: the raw bytes

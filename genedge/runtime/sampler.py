@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from genedge.runtime.artifact import read_manifest
 from genedge.runtime.backends import (
     Backend,
+    PhaseTimer,
     check_backend_options,
     create_backend,
     select_backend,
@@ -106,6 +108,7 @@ class Sampler:
             chosen = create_backend(backend, self.path, threads=threads, **options)
             selection = f"{chosen.name} (asked for)"
         log.info("%s: backend %s", self.path.name, selection)
+        _check_inputs(manifest, chosen)
         self._setup(manifest, chosen)
         #: The backend in use and, for ``auto``, why each faster one was skipped.
         self.backend_selection = selection
@@ -113,7 +116,11 @@ class Sampler:
     @classmethod
     def from_backend(cls: type[_S], manifest: Manifest, backend: Backend) -> _S:
         """A sampler over any object with the :class:`Backend` protocol (e.g. genedge's PyTorch
-        reference), sharing the exact noise, label and post-processing path."""
+        reference), sharing the exact noise, label and post-processing path.
+
+        The backend is trusted to take the manifest's sampler inputs (it is usually built from
+        them); a sampler opened from a file checks its graph's inputs against the manifest.
+        """
         self = cls.__new__(cls)
         self.path = Path("")
         self._setup(manifest, backend)
@@ -133,12 +140,6 @@ class Sampler:
         self._noise_streams = [noise_stream(None, k) for k in range(1, len(self._roles.noise) + 1)]
         self._scale, self._offset = self.manifest.preprocessing.scale_offset
         self._a, self._b = np.float32(self._scale), np.float32(self._offset)
-        graph_inputs = getattr(backend, "input_names", None)
-        declared = [t.name for t in spec.inputs]
-        if graph_inputs is not None and sorted(graph_inputs) != sorted(declared):
-            raise ManifestError(
-                f"manifest declares inputs {declared} but the graph takes {list(graph_inputs)}"
-            )
         self._is_sequence = self.manifest.output_kind == "sequence"
 
     @property
@@ -146,9 +147,46 @@ class Sampler:
         """Name of the backend in use."""
         return self._backend.name
 
+    @property
+    def graph_backend(self) -> Backend:
+        """The backend object that runs the sampler graph: its ``inputs``/``outputs`` metadata,
+        ``describe()``; for benchmarks and checks (sampling goes through :meth:`sample`)."""
+        return self._backend
+
     def describe(self) -> dict[str, object]:
         """Backend details (providers, versions) and how the backend was chosen."""
         return {**self._backend.describe(), "selection": self.backend_selection}
+
+    def run_graph(
+        self, feed: Mapping[str, np.ndarray], *, timer: PhaseTimer | None = None
+    ) -> list[np.ndarray]:
+        """Run the sampler graph once on prepared inputs, e.g. :meth:`feed`'s.
+
+        The graph's own outputs in the model's range: no noise is drawn and nothing is
+        converted to data units. For benchmarks (``timer`` gets the call's phases, see
+        :class:`~genedge.runtime.backends.PhaseTimer`) and checks.
+
+        Example:
+            >>> s = Sampler("gan.onnx", backend="cpu")
+            >>> (x,) = s.run_graph(s.feed(16, seed=0))  # == s.sample(16, 0, raw=True)
+        """
+        return self._backend.run(feed, timer=timer)
+
+    def close(self) -> None:
+        """Release the backend's sessions and device memory now (also done on collection).
+        A sampler is also a context manager that closes on exit."""
+        self._backend.close()
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     # -- noise -------------------------------------------------------------------------------
 
@@ -486,8 +524,17 @@ class _Plan:
     single: bool
 
 
+def _check_inputs(manifest: Manifest, backend: Backend) -> None:
+    """Refuse a graph whose inputs are not the ones its manifest declares."""
+    graph_inputs = [t.name for t in backend.inputs]
+    declared = [t.name for t in manifest.sampler.inputs]
+    if sorted(graph_inputs) != sorted(declared):
+        raise ManifestError(
+            f"manifest declares inputs {declared} but the graph takes {graph_inputs}"
+        )
+
+
 def _need(spec: TensorSpec | None, role: str) -> TensorSpec:
     if spec is None:
         raise ManifestError(f"manifest: the sampler graph has no {role} input")
     return spec
-

@@ -97,6 +97,13 @@ class VAESampler(Sampler):
         self._encoder = encoder
         self._data_input = data_input
 
+    def close(self) -> None:
+        """Release both graphs' sessions and device memory now."""
+        try:
+            self._encoder.close()
+        finally:
+            super().close()
+
     # -- encoding ----------------------------------------------------------------------------
 
     def encode(self, x: object, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genedge.train.families.base import Models, Optimizers
+from genedge.train.families.config import AdversarialConfig
 
 
 def gan_losses(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -31,13 +31,13 @@ def generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
 
 
-def with_ema(models: Models, hp: dict[str, Any]) -> Models:
-    """Add ``G_ema``, an exponential moving average of G's weights, when ``hp["ema"] > 0``.
+def with_ema(models: Models, cfg: AdversarialConfig) -> Models:
+    """Add ``G_ema``, an exponential moving average of G's weights, when ``cfg.ema > 0``.
 
     Sampling from the averaged weights removes much of the step-to-step jitter of GAN training
     (the practice of StyleGAN and BigGAN); it is what export and sampling use.
     """
-    if float(hp.get("ema", 0)) > 0:
+    if cfg.ema > 0:
         ema = copy.deepcopy(models["G"])
         ema.requires_grad_(False)
         models["G_ema"] = ema
@@ -50,7 +50,7 @@ def sampling_generator(models: Models) -> nn.Module:
 
 
 @torch.no_grad()
-def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
+def update_ema(models: Models, cfg: AdversarialConfig, step: int) -> None:
     """``ema <- decay * ema + (1 - decay) * G``; buffers (e.g. BatchNorm statistics) copied.
 
     The decay warms up as ``min(decay, (1 + step) / (10 + step))`` so that short runs are not
@@ -58,7 +58,7 @@ def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
     """
     if "G_ema" not in models:
         return
-    decay = min(float(hp["ema"]), (1.0 + step) / (10.0 + step))
+    decay = min(cfg.ema, (1.0 + step) / (10.0 + step))
     for e, p in zip(models["G_ema"].parameters(), models["G"].parameters(), strict=True):
         e.lerp_(p, 1.0 - decay)
     for eb, b in zip(models["G_ema"].buffers(), models["G"].buffers(), strict=True):
@@ -68,7 +68,7 @@ def update_ema(models: Models, hp: dict[str, Any], step: int) -> None:
 def adversarial_step(
     models: Models,
     opts: Optimizers,
-    hp: dict[str, Any],
+    cfg: AdversarialConfig,
     real: torch.Tensor,
     fake: torch.Tensor,
     discriminate: Callable[[torch.Tensor], torch.Tensor],
@@ -80,10 +80,10 @@ def adversarial_step(
     ``g_regulariser(fake)``, if given, is added to G's loss.
     """
     D = models["D"]
-    if float(hp.get("lr_decay", 0.0)) > 0:
-        scale = lr_scale(hp, optimizer_steps(opts["G"]))
-        set_lr(opts["G"], float(hp["lr"]) * scale)
-        set_lr(opts["D"], float(hp.get("d_lr", hp["lr"])) * scale)
+    if cfg.lr_decay > 0:
+        scale = lr_scale(cfg, optimizer_steps(opts["G"]))
+        set_lr(opts["G"], cfg.lr * scale)
+        set_lr(opts["D"], cfg.discriminator_lr * scale)
     d_loss = gan_losses(discriminate(real), discriminate(fake.detach()))
     opts["D"].zero_grad(set_to_none=True)
     d_loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
@@ -97,7 +97,7 @@ def adversarial_step(
     (g_loss if extra is None else g_loss + extra).backward()  # type: ignore[no-untyped-call]
     D.requires_grad_(True)
     opts["G"].step()
-    update_ema(models, hp, optimizer_steps(opts["G"]))
+    update_ema(models, cfg, optimizer_steps(opts["G"]))
     losses = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
     if extra is not None:
         losses["g_reg"] = extra.item()
@@ -113,19 +113,28 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, weight: float) -> tor
     return weight / ((dx / dz).mean() + 1e-5)
 
 
-def lr_scale(hp: dict[str, Any], step: int) -> float:
+def lr_scale(cfg: AdversarialConfig, step: int) -> float:
     """The factor on the learning rates at optimizer step ``step`` (0-based).
 
     ``lr_decay`` is the share of training, at the end, over which the rate falls linearly to
     zero (0: constant). Annealing the rate lets G settle on the modes instead of orbiting them,
     which is what lifts the share of high-quality samples.
     """
-    tail = float(hp.get("lr_decay", 0.0))
-    total = int(hp["steps"])
+    tail = cfg.lr_decay
+    total = cfg.steps
     start = total * (1.0 - tail)
     if tail <= 0 or step < start:
         return 1.0
     return max(0.0, (total - step) / max(1.0, total - start))
+
+
+def adam_pair(models: Models, cfg: AdversarialConfig) -> Optimizers:
+    """Adam for G at ``lr`` and for D at ``cfg.discriminator_lr``, both with ``(beta1, beta2)``."""
+    betas = (cfg.beta1, cfg.beta2)
+    return {
+        "G": torch.optim.Adam(models["G"].parameters(), lr=cfg.lr, betas=betas),
+        "D": torch.optim.Adam(models["D"].parameters(), lr=cfg.discriminator_lr, betas=betas),
+    }
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:

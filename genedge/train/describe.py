@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from genedge.runtime.manifest import Manifest
+from genedge.runtime.manifest import Manifest, contract_from_hparams
 from genedge.train.families.base import Family
 from genedge.train.run import RunConfig
 
@@ -19,12 +19,14 @@ def manifest_for_run(
 ) -> Manifest:
     """The manifest an export of this run carries (graphs, I/O, units, provenance)."""
     info = cfg.data_info
-    graphs = family.graphs(cfg.hparams, info)
+    hp = family.from_hparams(cfg.hparams)
+    graphs = family.graphs(hp, info)
     conditional = any(t.role == "label" for t in graphs["sampler"].inputs)
     return Manifest(
+        **contract_from_hparams(cfg.hparams),
         family=cfg.family,
         graphs=graphs,
-        latent_dim=family.latent_dim(cfg.hparams),
+        latent_dim=family.latent_dim(hp),
         output_kind=family.output_kind(info),
         sample_shape=family.sample_shape(info),
         preprocessing=cfg.preprocessing,

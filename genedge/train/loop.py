@@ -198,8 +198,10 @@ def _run(
 ) -> Path:
     """:func:`train` once the configuration is settled: inside its :func:`torch_scope`."""
     family = get_family(cfg.family)
-    hp = cfg.hparams
-    steps, bs = int(hp["steps"]), int(hp["batch_size"])
+    # The family's typed config (its dict for dict-API families); the loop reads the common part.
+    hp = family.from_hparams(cfg.hparams)
+    common = family.common(hp)
+    steps, bs = common.steps, common.batch_size
     if steps <= 0 or bs <= 0:
         raise InputError("steps and batch_size must be positive")
     per_bs = process_batch(bs, world.world_size)
@@ -224,7 +226,7 @@ def _run(
                 truncate_metrics(run_dir / "metrics.jsonl", start)
 
     sync_bn = world.distributed and dev.type == "cuda" and has_batchnorm(models)
-    launch = launch_record(cfg, world, dev, per_bs, sync_bn, given, resume)
+    launch = launch_record(cfg, common.lr, world, dev, per_bs, sync_bn, given, resume)
     record_launch = world.distributed or "distributed" in saved_cfg.provenance
     if record_launch:
         record = {k: v for k, v in launch.items() if k not in ("device",)}
@@ -326,7 +328,7 @@ def _run(
             if step % sample_every == 0 or step == steps:
                 average_buffers(models, world)
                 if world.is_main:
-                    write_grid(run_dir, step, family, models, hp, cfg, fixed_z_seed)
+                    write_grid(run_dir, step, family, models, cfg, fixed_z_seed)
             if step % checkpoint_every == 0 or step == steps:
                 meta = checkpoint(step)
             if stopping:

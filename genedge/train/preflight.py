@@ -71,9 +71,12 @@ def check_local_launch(
         )
     resolve_device(device)
     if resume:
+        from genedge.train.families import get_family
         from genedge.train.run import load_config
 
-        ddp.process_batch(int(load_config(out_dir).hparams["batch_size"]), nproc)
+        run = load_config(out_dir)
+        family = get_family(run.family)
+        ddp.process_batch(family.common(family.from_hparams(run.hparams)).batch_size, nproc)
     elif (out_dir / "run.json").exists():
         raise InputError(f"{out_dir} already holds a run; use --resume or another --out")
     if batch_size is not None:

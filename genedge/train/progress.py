@@ -14,6 +14,7 @@ from genedge.train.run import RunConfig
 
 def launch_record(
     cfg: RunConfig,
+    lr: float,
     world: World,
     dev: torch.device,
     per_bs: int,
@@ -22,8 +23,7 @@ def launch_record(
     resume: bool,
 ) -> dict[str, Any]:
     """What this launch does, for the terminal and ``run.json``: processes, global and
-    per-process batch, and the learning rate with where it came from."""
-    hp = cfg.hparams
+    per-process batch, and the learning rate ``lr`` with where it came from."""
     scaling = cfg.provenance.get("batch_scaling") or {}
     if "lr" in given and not resume:
         rule = "given"
@@ -42,7 +42,7 @@ def launch_record(
         "device": str(dev),
         "global_batch": per_bs * world.world_size,
         "process_batch": per_bs,
-        "lr": hp.get("lr"),
+        "lr": lr,
         "lr_rule": rule,
         "sync_batchnorm": sync_bn,
     }
@@ -51,9 +51,8 @@ def launch_record(
 def write_grid(
     run_dir: Path,
     step: int,
-    family: Family,
+    family: Family[Any],
     models: Models,
-    hp: dict[str, Any],
     cfg: RunConfig,
     seed: int,
 ) -> None:

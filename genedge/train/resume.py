@@ -12,6 +12,7 @@ import torch
 from genedge.runtime.errors import InputError
 from genedge.train.checkpoint import list_checkpoints, load_checkpoint
 from genedge.train.families import get_family
+from genedge.train.families.config import coerce
 from genedge.train.parallel.batch import rank_seed
 from genedge.train.parallel.collectives import on_every_rank
 from genedge.train.parallel.world import World
@@ -56,7 +57,8 @@ def resumed_config(
             )
         )
     if "steps" in overrides:
-        cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "steps": overrides["steps"]})
+        steps = coerce(overrides["steps"], int, "steps")
+        cfg = dataclasses.replace(cfg, hparams={**cfg.hparams, "steps": steps})
     return cfg
 
 

@@ -27,7 +27,7 @@ def load_trained(run_dir: str | Path) -> tuple[RunConfig, Family, Models, int]:
     cfg = load_config(run_dir)
     family = get_family(cfg.family)
     with torch_scope(seed=cfg.seed):  # initial weights, overwritten below: keep the caller's RNG
-        models = family.build(cfg.hparams, cfg.data_info)
+        models = family.build(family.from_hparams(cfg.hparams), cfg.data_info)
     ckpts = list_checkpoints(run_dir / "checkpoints")
     if not ckpts:
         raise RunError(f"{run_dir} has no checkpoint yet: train it first")

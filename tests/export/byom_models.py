@@ -3,7 +3,8 @@
 ``ExamplesDCGAN`` and ``ExamplesVAE`` follow ``pytorch/examples`` (``dcgan/main.py``,
 ``vae/main.py``; BSD 3-Clause, Copyright (c) 2017 PyTorch contributors) line for line except
 for the sizes passed in; ``ESPCN`` is that repository's ``super_resolution/model.py`` net fed
-latent maps. ``MLPGenerator`` and ``LabelGenerator`` follow the classic GAN and conditional GAN
+latent maps. ``MLPGenerator``, ``LabelGenerator`` and ``UpsampleConvGenerator`` follow the
+classic GAN, the conditional GAN and the DCGAN (upsample + conv, as progressive generators grow)
 of ``eriklindernoren/PyTorch-GAN`` (MIT). ``StyleLike`` is a small mapping + synthesis network
 with per-layer noise inputs and a truncation psi, as StyleGAN's generators take them. The rest
 are the mistakes genedge must refuse.
@@ -155,6 +156,39 @@ class LabelGenerator(nn.Module):
         gen_input = torch.cat((self.label_emb(labels), noise), -1)
         img = self.model(gen_input)
         return img.view(img.size(0), *self.img_shape)
+
+
+class UpsampleConvGenerator(nn.Module):
+    """PyTorch-GAN implementations/dcgan/dcgan.py ``Generator``: Linear, then nearest
+    upsampling and 3x3 convolutions, (N, latent_dim) -> (N, channels, img_size, img_size)."""
+
+    def __init__(self, latent_dim: int = 100, img_size: int = 32, channels: int = 1) -> None:
+        super().__init__()
+        self.init_size = img_size // 4
+        self.l1 = nn.Sequential(nn.Linear(latent_dim, 128 * self.init_size**2))
+        self.conv_blocks = nn.Sequential(
+            nn.BatchNorm2d(128),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(128, 128, 3, stride=1, padding=1),
+            nn.BatchNorm2d(128, 0.8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(128, 64, 3, stride=1, padding=1),
+            nn.BatchNorm2d(64, 0.8),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(64, channels, 3, stride=1, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.l1(z)
+        out = out.view(out.shape[0], 128, self.init_size, self.init_size)
+        return self.conv_blocks(out)
+
+
+def wide_mlp() -> nn.Module:
+    """A factory: PyTorch-GAN's MLP generator making non-square RGB images (3, 12, 20)."""
+    return MLPGenerator(latent_dim=32, img_shape=(3, 12, 20))
 
 
 class StyleLike(nn.Module):

@@ -98,6 +98,7 @@ def test_conditional_generator_takes_labels(torch_seed: int, tmp_path: Path) -> 
     G = bm.randomise_batchnorm(bm.LabelGenerator()).eval()
     out = tmp_path / "c.onnx"
     export_module(G, out, latent_shape=(32,), num_classes=10, **IMAGE)
+    assert verify_module(out, G).passed
     s = Sampler(out, backend="cpu")
     assert s.manifest.num_classes == 10
     x, y = s.sample_labelled(20, seed=0)
@@ -150,6 +151,7 @@ def test_style_like_noise_maps_and_truncation_psi(torch_seed: int, tmp_path: Pat
         value_range=(0, 1),
         model_range=(-1, 1),
     )
+    assert verify_module(out, G).passed
     s = Sampler(out, backend="cpu")
     a = s.sample(6, seed=2)
     np.testing.assert_array_equal(a, s.sample(6, seed=2, batch_size=4))
@@ -174,15 +176,21 @@ def test_style_like_noise_maps_and_truncation_psi(torch_seed: int, tmp_path: Pat
             {"latent_shape": (1, 8, 8), "value_range": (0, 1), "model_range": (-1, 1)},
             (1, 24, 24),
         ),
+        (bm.UpsampleConvGenerator, {"latent_shape": (100,), **IMAGE}, (1, 32, 32)),
+        (bm.wide_mlp, {"latent_shape": (32,), **IMAGE}, (3, 12, 20)),
     ],
-    ids=["pytorch-gan-mlp", "examples-vae-decoder", "examples-espcn"],
-)
+    ids=[
+        "pytorch-gan-mlp", "examples-vae-decoder", "examples-espcn", "pytorch-gan-dcgan-upsample",
+        "pytorch-gan-mlp-non-square",
+    ],
+)  # fmt: skip
 def test_public_architectures_export_and_match_torch(
     make: type, kwargs: dict, shape: tuple[int, ...], torch_seed: int, tmp_path: Path
 ) -> None:
     G = bm.randomise_batchnorm(make()).eval()
     out = tmp_path / "g.onnx"
     assert export_module(G, out, **kwargs).report.passed
+    assert verify_module(out, G).passed
     s = Sampler(out, backend="cpu")
     assert s.manifest.sample_shape == shape
     x = s.sample(9, seed=1, raw=True)

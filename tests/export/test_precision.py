@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto
 
 from genedge.export.onnx_export import ExportResult, export_run
@@ -236,3 +237,92 @@ def test_quality_check_direction(
 
     q = QualityCheck("m", better, fp32=fp32, candidate=candidate, precision="int8", data="d", n=1)
     assert q.change == pytest.approx(change, abs=1e-3) and q.passed is passed
+
+
+# -- a user's own module (docs/byom.md): the same gate, on export_module ----------------------
+
+
+class _ModeMixture(torch.nn.Module):
+    """A sane points generator, set by hand: z[:, 2:] picks one of ``modes`` through a sharp
+    softmax, z[:, :2] spreads the sample around it by ``std``."""
+
+    def __init__(self, modes: np.ndarray, std: float, sharp: float = 10.0) -> None:
+        super().__init__()
+        k = len(modes)
+        self.pick = torch.nn.Linear(k, k, bias=False)
+        self.place = torch.nn.Linear(k, 2, bias=False)
+        self.spread = torch.nn.Linear(2, 2)
+        with torch.no_grad():
+            self.pick.weight.copy_(sharp * torch.eye(k))
+            self.place.weight.copy_(torch.as_tensor(modes, dtype=torch.float32).T)
+            self.spread.weight.copy_(std * torch.eye(2))
+            self.spread.bias.zero_()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.place(torch.softmax(self.pick(z[:, 2:]), dim=1)) + self.spread(z[:, :2])
+
+
+@pytest.fixture
+def ring_module(pinned_threads: int, torch_seed: int) -> torch.nn.Module:
+    from genedge.train.data import load_dataset
+
+    ds = load_dataset("ring8", seed=0, n=16)
+    assert ds.modes is not None
+    return _ModeMixture(ds.modes, ds.mode_std)
+
+
+POINTS = {"latent_shape": (10,), "value_range": (-5.0, 5.0)}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_a_modules_reduced_export_passes_the_quality_gate(
+    ring_module: torch.nn.Module, tmp_path: Path, precision: str
+) -> None:
+    from genedge.export import export_module
+
+    out = tmp_path / f"ring-{precision}.onnx"
+    result = export_module(
+        ring_module, out, precision=precision, quality_data="ring8", quality_n=500, **POINTS
+    )
+    q = result.quality
+    assert result.report.passed and q is not None and q.passed
+    assert q.metric == "high_quality" and q.fp32 > 0.3  # a real share, where 10% means something
+    assert abs(q.candidate - q.fp32) <= 0.1 * q.fp32
+    m = read_manifest(out)
+    assert m.precision == precision and m.provenance["source"] == "module"
+    assert m.parity["quality"]["passed"] is True and m.parity["quality"]["data"] == "ring8"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no reference left over
+    x = Sampler(out, backend="cpu", threads=1).sample(200, seed=0)
+    assert x.shape == (200, 2) and np.isfinite(x).all()
+
+
+def test_a_modules_failed_gate_refuses_and_writes_nothing(
+    ring_module: torch.nn.Module, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genedge.export import export_module, module_export
+    from genedge.export.quality_gate import QualityCheck, QualityError
+
+    junk = QualityCheck(
+        "high_quality", "higher", fp32=0.5, candidate=0.3, precision="int8", data="ring8", n=9
+    )
+    monkeypatch.setattr(module_export, "check_quality", lambda *a, **k: junk)
+    out = tmp_path / "ring.onnx"
+    with pytest.raises(QualityError, match=r"quality FAILED: high_quality 0\.3 \(int8\) vs 0\.5"):
+        export_module(ring_module, out, precision="int8", quality_data="ring8", **POINTS)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_a_modules_reduced_export_without_data_is_refused(
+    ring_module: torch.nn.Module, tmp_path: Path, precision: str
+) -> None:
+    from genedge.export import export_module
+
+    with pytest.raises(InputError, match=f"the {precision} quality gate needs data"):
+        export_module(ring_module, tmp_path / "r.onnx", precision=precision, **POINTS)
+    assert list(tmp_path.iterdir()) == []
+    # Switched off, parity alone decides (and int8 calibrates on the runtime's own draws).
+    kept = export_module(
+        ring_module, tmp_path / "r.onnx", precision=precision, quality_check=False, **POINTS
+    )
+    assert kept.report.passed and kept.quality is None

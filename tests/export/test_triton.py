@@ -19,9 +19,10 @@ import onnxruntime as ort
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
+from genedge.export.engine_record import engine_record, record_engine
 from genedge.export.triton import implicit_batch, triton_config, write_triton_repo
 from genedge.runtime import read_manifest
-from genedge.runtime.engines import engine_record, model_sha256, record_engine
+from genedge.runtime.engines import model_sha256
 from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.manifest import GraphSpec, Manifest, Preprocessing, TensorSpec
 

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import onnx
 import pytest
+import torch
 from google.protobuf import text_format
 
+from genedge.export import export_module
+from genedge.export.engine_record import engine_record, record_engine
 from genedge.export.onnx_export import export_run
 from genedge.export.triton import write_triton_repo
 from genedge.runtime import read_manifest
-from genedge.runtime.engines import engine_record, model_sha256, record_engine
+from genedge.runtime.engines import model_sha256, profile_shapes
 
 
 def _model_config_pb2() -> ModuleType:
@@ -58,6 +63,9 @@ def _model_config_pb2() -> ModuleType:
 
 pb2 = _model_config_pb2()
 from tritonclient.utils import np_to_triton_dtype  # noqa: E402  (after the skip above)
+
+sys.path.insert(0, str(Path(__file__).parent))
+import byom_models as bm  # noqa: E402
 
 WILDCARD = -1  # triton::common::WILDCARD_DIM
 STEPS = 3  # shapes and names are what is tested, not quality
@@ -290,3 +298,66 @@ def test_the_rule_checker_catches_what_triton_rejects(
     assert problems_after(lambda c: setattr(c, "max_batch_size", 0))  # empty reshape, batcher
     assert problems_after(lambda c: c.dynamic_batching.preferred_batch_size.append(4096))
     assert problems_after(lambda c: setattr(c.instance_group[0], "kind", 0))  # KIND_AUTO
+
+
+class _StyleWithMapLatent(torch.nn.Module):
+    """StyleLike fed a latent of rank 3, (N, 16, 1, 1), as DCGAN-style models take theirs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = bm.StyleLike(z_dim=16, ch=4)
+
+    def forward(self, z: Any, noise0: Any, noise1: Any, psi: Any) -> Any:
+        return self.net(z.flatten(1), noise0, noise1, psi)
+
+
+def test_a_custom_artifact_with_noise_truncation_and_a_rank_3_latent_obeys_triton(
+    tmp_path: Path, torch_seed: int
+) -> None:
+    out = tmp_path / "style.onnx"
+    export_module(
+        _StyleWithMapLatent(), out, latent_shape=(16, 1, 1), value_range=(0, 255),
+        model_range=(-1, 1), noise={"noise0": (1, 4, 4), "noise1": (1, 8, 8)}, truncation=True,
+    )  # fmt: skip
+    folder = write_triton_repo(out, tmp_path / "repo")
+    cfg = parse(folder)
+    assert triton_problems(cfg, folder, onnx.load(str(out)), "onnxruntime_onnx") == []
+    assert cfg.max_batch_size > 0
+    dims = {i.name: list(i.dims) for i in cfg.input}
+    assert dims == {"z": [16, 1, 1], "noise0": [1, 4, 4], "noise1": [1, 8, 8], "psi": [1]}
+    psi = next(i for i in cfg.input if i.name == "psi")
+    assert psi.HasField("reshape") and list(psi.reshape.shape) == []  # (batch,) in the graph
+    readme = (folder / "README.txt").read_text()
+    assert "noise0: float32 ['batch', 1, 4, 4], standard normal noise (a noise input" in readme
+    assert "psi: float32 ['batch'], the truncation psi, 1.0 for none" in readme
+    assert "send it to Triton as [batch, 1]" in readme.split("psi:")[1]
+    # What Triton would run: the model file as served gives the runtime's samples (raw).
+    import onnxruntime as ort
+
+    from genedge.runtime import Sampler
+
+    s = Sampler(out, backend="cpu", threads=1)
+    feed = s.feed(3, seed=5, truncation=0.7)
+    served = ort.InferenceSession(str(folder / "1" / "model.onnx"))
+    (raw,) = served.run(["sample"], feed)
+    np.testing.assert_array_equal(raw, s.sample(3, seed=5, truncation=0.7, raw=True))
+    # A TensorRT profile covers every input, psi and the noise maps included, and the plan's
+    # config obeys the same rules.
+    assert profile_shapes(s.manifest.sampler, (1, 64, 1024)) == {
+        "z": ((1, 16, 1, 1), (64, 16, 1, 1), (1024, 16, 1, 1)),
+        "noise0": ((1, 1, 4, 4), (64, 1, 4, 4), (1024, 1, 4, 4)),
+        "noise1": ((1, 1, 8, 8), (64, 1, 8, 8), (1024, 1, 8, 8)),
+        "psi": ((1,), (64,), (1024,)),
+    }
+    plan = out.with_suffix(".fp16.sm_89.plan")
+    plan.write_bytes(b"not a real plan: Triton's config is what is tested")
+    record_engine(
+        out,
+        engine_record(
+            file=plan.name, precision="fp16", gpu_name="NVIDIA L4", compute_capability="8.9",
+            tensorrt_version="10.3.0", batch_range=(1, 64, 1024), length_range=None,
+            onnx_sha256=model_sha256(out),
+        ),
+    )  # fmt: skip
+    folder = write_triton_repo(out, tmp_path / "repo", name="style-plan", use_engine=plan)
+    assert triton_problems(parse(folder), folder, onnx.load(str(out)), "tensorrt_plan") == []

@@ -91,7 +91,10 @@ def _one_line_error(r: subprocess.CompletedProcess[str]) -> str:
 
 def test_export_marks_the_encoder_as_a_companion(vae_onnx: Path) -> None:
     main = read_manifest(vae_onnx)
-    assert main.companion is None and main.schema_version == "1.2"
+    assert main.companion is None and main.schema_version == "1.3"
+    # 1.3: the decoder's likelihood is contract, written by the export from the run.
+    assert main.likelihood == main.provenance["hparams"]["likelihood"] == "bernoulli"
+    assert main.can_encode and main.clusters == 0
     assert "companion" not in json.loads(main.to_json())
     encoder = read_manifest(vae_onnx.parent / "vae.encoder.onnx", companions=True)
     assert encoder.companion == Companion(role="encoder", artifact="vae.onnx")
@@ -160,3 +163,13 @@ def test_legacy_encoder_is_recognised_by_its_name(legacy: Path) -> None:
     r = genedge("info", str(encoder))
     assert r.returncode == 0, r.stderr
     assert "the encoder graph of vae.onnx" in r.stdout and "graph sampler" not in r.stdout
+
+
+def test_open_source_opens_an_encoder_when_the_model_has_one(vae_onnx: Path) -> None:
+    from genedge.source import open_source
+
+    vae = open_source(vae_onnx, backend="cpu")
+    assert isinstance(vae, VAESampler) and vae.manifest.can_encode
+    plain = open_source(vae_onnx, backend="cpu", encoder=False)
+    assert type(plain) is Sampler
+    np.testing.assert_array_equal(plain.sample(5, seed=2), vae.sample(5, seed=2))

@@ -99,13 +99,13 @@ def test_timed_runs_mark_h2d_compute_and_d2h(session: ort.InferenceSession) -> N
     runner = CudaGraphRunner(session, "cuda", buffer_device="cpu", capture=False)
     for _ in range(2):  # the first call binds, the second copies in place
         timer = _Marks()
-        runner.run({"z": np.ones((4, 2), np.float32)}, timer)
+        runner.run({"z": np.ones((4, 2), np.float32)}, timer=timer)
         assert timer.labels == ["start", "h2d", "compute", "d2h"]
 
 
 def test_cpu_backend_marks_one_run_phase(gan_points_onnx: Path) -> None:
     b = OnnxRuntimeBackend(gan_points_onnx, "cpu")
     timer = _Marks()
-    (x,) = b.run({"z": np.ones((4, 2), np.float32)}, timer)
+    (x,) = b.run({"z": np.ones((4, 2), np.float32)}, timer=timer)
     assert timer.labels == ["start", "run"] and x.shape == (4, 2)
     assert b.describe()["iobinding"] is False

@@ -9,16 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from genedge.export.engine_record import engine_file_name, engine_record, record_engine
 from genedge.runtime import Sampler, read_manifest
 from genedge.runtime.engines import (
     check_range,
     default_length_range,
-    engine_file_name,
-    engine_record,
     model_sha256,
     parse_range,
     profile_shapes,
-    record_engine,
     select_engine,
 )
 from genedge.runtime.errors import InputError

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from genedge.export.engine_record import engine_record, record_engine
 from genedge.runtime import Sampler
 from genedge.runtime.backends import onnxruntime_backend as orb
 from genedge.runtime.backends.onnxruntime_backend import (
@@ -18,7 +19,7 @@ from genedge.runtime.backends.onnxruntime_backend import (
     cached_session,
     optimized_model_key,
 )
-from genedge.runtime.engines import engine_record, model_sha256, record_engine
+from genedge.runtime.engines import model_sha256
 
 
 @pytest.fixture()
@@ -35,7 +36,7 @@ def cached_models(folder: Path) -> list[str]:
 def run(b: OnnxRuntimeBackend) -> np.ndarray:
     dim = b.session.get_inputs()[0].shape[1]
     z = np.random.default_rng(0).standard_normal((5, dim)).astype(np.float32)
-    return b.run({b.input_names[0]: z})[0]
+    return b.run({b.inputs[0].name: z})[0]
 
 
 def test_first_load_writes_later_loads_reuse(artifact: Path) -> None:

@@ -37,7 +37,8 @@ def _untrained_sampler(run: Path):
     family = get_family("cgan")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return torch_sampler(cfg, family, family.build(cfg.hparams, cfg.data_info))
+        hp = family.from_hparams(cfg.hparams)
+        return torch_sampler(cfg, family, family.build(hp, cfg.data_info))
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +131,12 @@ def test_image_architectures(arch: str) -> None:
 
     family = get_family("cgan")
     image = DataInfo("d", "image", (3, 12, 12), (0.0, 1.0), num_classes=3)
-    hp = {**family.defaults(image), "arch": arch}
+    hp = family.config({"arch": arch}, image)
     models = family.build(hp, image)
     G, D = models["G"].eval(), models["D"].eval()
     y = torch.tensor([0, 1, 2, 0])
     with torch.no_grad():
-        x = G(torch.randn(4, hp["z_dim"]), y)
+        x = G(torch.randn(4, hp.z_dim), y)
         assert tuple(x.shape) == (4, 3, 12, 12)
         assert tuple(D(x, y).shape) == (4,)
 
@@ -146,11 +147,11 @@ def test_unknown_or_mismatched_arch_is_refused() -> None:
 
     family = get_family("cgan")
     points = DataInfo("p", "points", (2,), (0.0, 1.0), num_classes=3)
-    assert family.defaults(points)["arch"] == "mlp"
+    assert family.defaults(points).arch == "mlp"
     with pytest.raises(InputError, match="arch=conv needs images"):
-        family.build({**family.defaults(points), "arch": "conv"}, points)
+        family.build(family.config({"arch": "conv"}, points), points)
     with pytest.raises(InputError, match="arch must be one of"):
-        family.build({**family.defaults(points), "arch": "resnet"}, points)
+        family.build(family.config({"arch": "resnet"}, points), points)
 
 
 # --- export and runtime ------------------------------------------------------------------------

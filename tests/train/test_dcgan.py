@@ -3,6 +3,7 @@ self-conditioning on k-means clusters."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -64,7 +65,7 @@ def test_generator_output_is_exactly_the_data_size(shape: tuple[int, int, int]) 
     G, D = models["G"].eval(), models["D"].eval()
     for n in (1, 5):
         with torch.no_grad():
-            x = G(torch.randn(n, hp["z_dim"]))
+            x = G(torch.randn(n, hp.z_dim))
             assert tuple(x.shape) == (n, *shape)
             assert tuple(D(x).shape) == (n,)
         assert float(x.abs().max()) <= 1.0
@@ -95,8 +96,8 @@ def test_discriminator_norms_shape_d_and_it_learns(norm: str) -> None:
 
     family = get_family("dcgan")
     info = _image_info((1, 8, 8))
-    hp = {**family.defaults(info), "d_norm": norm}
-    assert hp["clusters"] == 0  # the plain D(x)
+    hp = family.config({"d_norm": norm}, info)
+    assert hp.clusters == 0  # the plain D(x)
     models = family.build(hp, info)
     D, G = models["D"], models["G"]
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
@@ -106,7 +107,7 @@ def test_discriminator_norms_shape_d_and_it_learns(norm: str) -> None:
     assert [parametrize.is_parametrized(m, "weight") for m in convs] == [norm == "spectral"] * 2
 
     real = torch.from_numpy(load_dataset("digits").x[:512] / np.float32(8) - 1)
-    z = torch.randn(256, hp["z_dim"], generator=torch.Generator().manual_seed(1))
+    z = torch.randn(256, hp.z_dim, generator=torch.Generator().manual_seed(1))
 
     def logit_gap() -> float:
         """Mean D logit on real digits minus that on G's samples (eval mode)."""
@@ -157,7 +158,7 @@ def test_unknown_discriminator_norm_is_refused() -> None:
     family = get_family("dcgan")
     info = _image_info((1, 8, 8))
     with pytest.raises(InputError, match="d_norm must be one of"):
-        family.build({**family.defaults(info), "d_norm": "layer"}, info)
+        family.build(family.config({"d_norm": "layer"}, info), info)
 
 
 def test_points_are_refused(tmp_path: Path) -> None:
@@ -197,7 +198,8 @@ def test_learns_digits(digits_run: Path) -> None:
     family = get_family("dcgan")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # the loop builds its initial weights under this seed
-        untrained = torch_sampler(cfg, family, family.build(cfg.hparams, cfg.data_info))
+        hp = family.from_hparams(cfg.hparams)
+        untrained = torch_sampler(cfg, family, family.build(hp, cfg.data_info))
     before = _distances(untrained.sample(1000, seed=1), real)
     after = _distances(load_torch_sampler(digits_run).sample(1000, seed=1), real)
     # Measured (seed 0, 300 steps, 35 clusters): mean-image L2 41.7 -> 3.2, histogram TV
@@ -231,7 +233,7 @@ def test_export_parity_eval_mode_batchnorm(digits_run: Path, tmp_path: Path) -> 
     np.testing.assert_allclose(x, sampler.sample(50, seed=0, batch_size=7), atol=1e-5)
     shown = CliRunner().invoke(app, ["info", str(out)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
-    clusters = sampler.manifest.provenance["hparams"]["clusters"]
+    clusters = sampler.manifest.clusters
     assert f"picks one of {clusters} k-means clusters" in shown.output
 
 
@@ -263,11 +265,11 @@ def test_default_clusters_follow_the_data_size() -> None:
     family = get_family("dcgan")
     info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=1000)
     hp = family.defaults(info)
-    assert (hp["clusters"], hp["mode_seeking"], family.latent_dim(hp)) == (20, 0.5, 65)
+    assert (hp.clusters, hp.mode_seeking, family.latent_dim(hp)) == (20, 0.5, 65)
     with pytest.raises(InputError, match="clusters must be 0"):
-        family.build({**hp, "clusters": 1}, info)
+        family.build(dataclasses.replace(hp, clusters=1), info)
     with pytest.raises(InputError, match="clusters must be 0"):
-        family.build({**hp, "clusters": 1001}, info)
+        family.build(dataclasses.replace(hp, clusters=1001), info)
 
 
 @pytest.mark.usefixtures("torch_seed")
@@ -276,7 +278,7 @@ def test_latent_picks_each_cluster_by_its_share_of_the_data() -> None:
 
     family = get_family("dcgan")
     info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=600)
-    hp = {**family.defaults(info), "clusters": 4}
+    hp = family.config({"clusters": 4}, info)
     models = family.build(hp, info)
     # Four planted blobs of 60, 120, 180 and 240 images: the clusters k-means must find.
     rng = np.random.default_rng(0)
@@ -294,7 +296,7 @@ def test_latent_picks_each_cluster_by_its_share_of_the_data() -> None:
     # The exported sampler reads the cluster from the latent's last value: anywhere inside
     # cluster k's share of N(0, 1) it draws G's images of cluster k, for the same noise.
     sampler = ClusterPickingSampler(g).eval()
-    noise = torch.randn(5, hp["z_dim"])
+    noise = torch.randn(5, hp.z_dim)
     share = np.bincount(clusters) / len(x)
     start = np.concatenate([[0.0], np.cumsum(share)[:-1]])
     with torch.no_grad():
@@ -314,8 +316,8 @@ def test_latent_picks_each_cluster_by_its_share_of_the_data() -> None:
 def test_plain_dcgan_ignores_labels() -> None:
     family = get_family("dcgan")
     info = DataInfo("t", "image", (1, 8, 8), (0.0, 1.0), size=1000)
-    hp = {**family.defaults(info), "clusters": 0}
+    hp = family.config({"clusters": 0}, info)
     models = family.build(hp, info)
     x = np.zeros((10, 1, 8, 8), np.float32)
     assert family.training_labels(models, hp, x, np.arange(10), seed=0) is None
-    assert family.latent_dim(hp) == hp["z_dim"]
+    assert family.latent_dim(hp) == hp.z_dim

@@ -159,14 +159,15 @@ def test_partly_used_models_are_found_without_touching_the_originals(
     fam = get_family(family)
     ds = load_dataset(data, n=64, seed=0)
     cfg = new_config(family, data, {**sets, "batch_size": 16}, 0, ds)
-    models = fam.build(cfg.hparams, cfg.data_info)
-    opts = fam.optimizers(models, cfg.hparams)
+    hp = fam.from_hparams(cfg.hparams)
+    models = fam.build(hp, cfg.data_info)
+    opts = fam.optimizers(models, hp)
     before = {f"{k}.{n}": p.clone() for k, m in models.items() for n, p in m.named_parameters()}
     x = torch.rand(16, *cfg.data_info.sample_shape)
     gen = torch.Generator().manual_seed(0)
     state, rng = gen.get_state(), torch.get_rng_state()
     found = ddp.partly_used_models(
-        lambda m, o: fam.train_step(m, o, x, None, gen, cfg.hparams), models, opts
+        lambda m, o: fam.train_step(m, o, x, None, gen, hp), models, opts
     )
     assert found == expected
     after = {f"{k}.{n}": p for k, m in models.items() for n, p in m.named_parameters()}

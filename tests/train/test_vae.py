@@ -90,14 +90,15 @@ def assert_one_line_error(r: subprocess.CompletedProcess[str], message: str) -> 
 
 def test_held_out_elbo_improves(vae_run: Path, held_out: np.ndarray) -> None:
     cfg, family, trained, _ = load_trained(vae_run)
+    hp = family.from_hparams(cfg.hparams)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # the loop's initial weights
-        init = family.build(cfg.hparams, cfg.data_info)
+        init = family.build(hp, cfg.data_info)
     x = torch.from_numpy(to_model_units(held_out, cfg.preprocessing))
-    eps = torch.randn(len(x), cfg.hparams["z_dim"], generator=torch.Generator().manual_seed(1))
+    eps = torch.randn(len(x), hp.z_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        before, _, _ = negative_elbo(init, x, eps, cfg.hparams)
-        after, rec, kl = negative_elbo(trained, x, eps, cfg.hparams)
+        before, _, _ = negative_elbo(init, x, eps, hp)
+        after, rec, kl = negative_elbo(trained, x, eps, hp)
     print(f"held-out -ELBO: {before:.2f} -> {after:.2f} nats (recon {rec:.2f}, KL {kl:.2f})")
     assert after < 0.75 * before
     assert kl > 1.0  # the latent is used, not collapsed onto the prior

@@ -1,8 +1,10 @@
 """Execution backends for the runtime: a small protocol, one module per backend, a registry.
 
 Each backend turns an ONNX file into something that maps ``{input name: array}`` to a list of
-output arrays. Optional dependencies are imported inside the factories, so a missing GPU stack
-costs nothing until that backend is asked for, and then fails with a clear reason.
+output arrays, says what its graph takes and returns, and can be closed (the
+:class:`~genedge.runtime.backends.protocol.Backend` protocol). Optional dependencies are
+imported inside the factories, so a missing GPU stack costs nothing until that backend is asked
+for, and then fails with a clear reason.
 """
 
 from __future__ import annotations
@@ -10,26 +12,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Protocol, TypedDict
+from typing import TypedDict
 
-import numpy as np
-
+from genedge.runtime.backends.protocol import Backend, PhaseTimer, input_names
 from genedge.runtime.errors import BackendUnavailableError, InputError
 
-
-class Backend(Protocol):
-    """What the sampler needs from an execution engine."""
-
-    name: str
-
-    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Run the graph; safe to call from several threads at once."""
-        ...
-
-    def describe(self) -> dict[str, object]:
-        """Providers, devices and options, for ``genedge info`` and benchmark records."""
-        ...
-
+__all__ = [
+    "BACKEND_NAMES",
+    "BACKEND_OPTIONS",
+    "REGISTRY",
+    "Backend",
+    "PhaseTimer",
+    "backend_status",
+    "create_backend",
+    "input_names",
+    "select_backend",
+]
 
 Factory = Callable[..., Backend]
 

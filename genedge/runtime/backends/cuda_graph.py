@@ -10,12 +10,18 @@ timed apart (``genedge bench``'s H2D / compute / D2H columns).
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
+from genedge.runtime.backends.protocol import ONNX_DTYPES, PhaseTimer
+from genedge.runtime.backends.protocol import dims as spec_dims
 from genedge.runtime.errors import InputError
+from genedge.runtime.manifest import TensorSpec
+
+__all__ = ["MAX_BOUND_SHAPES", "CudaGraphRunner", "PhaseTimer"]
 
 _NUMPY_TYPES = {
     "tensor(float)": np.float32,
@@ -28,16 +34,6 @@ _NUMPY_TYPES = {
 MAX_BOUND_SHAPES = 8
 
 
-class PhaseTimer(Protocol):
-    """Receives the boundaries of a run's phases: ``start``, ``h2d``, ``compute``, ``d2h``.
-
-    ``stream`` is the CUDA stream the phase's work was queued on, when the backend owns one
-    (``None``: the timer's own stream, which the caller gave the session).
-    """
-
-    def mark(self, label: str, stream: Any = None) -> None: ...
-
-
 class CudaGraphRunner:
     """Feeds a session whose provider captures CUDA graphs.
 
@@ -45,6 +41,9 @@ class CudaGraphRunner:
     own input and output buffers on the device, bound once; later calls of that shape copy the
     new inputs into them and replay. The CUDA EP keeps one graph per shape (``gpu_graph_id``,
     onnxruntime 1.18+); older releases and the TensorRT EP replay a single shape.
+
+    It is a :class:`~genedge.runtime.backends.Backend` over the session it binds (the
+    onnxruntime backend runs its ``cuda`` and CUDA-graph calls through one).
 
     Args:
         session: A session created with ``enable_cuda_graph`` / ``trt_cuda_graph_enable``.
@@ -70,18 +69,56 @@ class CudaGraphRunner:
         self.capture = capture
         version = tuple(int(p) for p in ort.__version__.split(".")[:2] if p.isdigit())
         self.multi = not capture or (device == "cuda" and version >= (1, 18))
-        self.inputs = {i.name: i.shape for i in session.get_inputs()}
-        self.outputs = [(o.name, o.shape, _NUMPY_TYPES[o.type]) for o in session.get_outputs()]
+        self._in_shapes = {i.name: i.shape for i in session.get_inputs()}
+        self._outputs = [(o.name, o.shape, _NUMPY_TYPES[o.type]) for o in session.get_outputs()]
         self.slots: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self.lock = threading.Lock()  # the bound buffers are shared by every caller
+        self._device = device
 
-    def run(self, feed: dict[str, np.ndarray], timer: PhaseTimer | None = None) -> list[np.ndarray]:
+    @property
+    def name(self) -> str:
+        """``cuda-graph`` when capturing, else ``iobinding``."""
+        return "cuda-graph" if self.capture else "iobinding"
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """The session's inputs (name, dtype, shape)."""
+        return tuple(
+            TensorSpec(i.name, ONNX_DTYPES.get(i.type, i.type), spec_dims(i.shape))
+            for i in self.session.get_inputs()
+        )
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        """The session's outputs, in the order :meth:`run` returns them."""
+        return tuple(
+            TensorSpec(name, np.dtype(dtype).name, spec_dims(shape))
+            for name, shape, dtype in self._outputs
+        )
+
+    def describe(self) -> dict[str, object]:
+        """The provider, the device and how many shapes have bound buffers."""
+        return {
+            "backend": self.name,
+            "provider": self._device,
+            "device_id": self.device_id,
+            "bound_shapes": len(self.slots),
+        }
+
+    def close(self) -> None:
+        """Drop every shape's bound buffers (a later call binds them again)."""
+        with self.lock:
+            self.slots.clear()
+
+    def run(
+        self, feed: Mapping[str, np.ndarray], *, timer: PhaseTimer | None = None
+    ) -> list[np.ndarray]:
         """Copy the inputs into the shape's bound buffers, run, and copy the outputs out.
 
         ``timer`` (for benchmarks) is told where each phase ends; the first call of a shape
         also allocates and binds its buffers inside ``h2d``.
         """
-        arrays = {name: np.ascontiguousarray(feed[name]) for name in self.inputs}
+        arrays = {name: np.ascontiguousarray(feed[name]) for name in self._in_shapes}
         key = tuple((a.shape, a.dtype.str) for a in arrays.values())
         with self.lock:
             if timer is not None:
@@ -121,12 +158,12 @@ class CudaGraphRunner:
             )
         sizes = {
             d: n
-            for name, dims in self.inputs.items()
+            for name, dims in self._in_shapes.items()
             for d, n in zip(dims, arrays[name].shape, strict=False)
             if isinstance(d, str)
         }
         shapes = []
-        for name, dims, _ in self.outputs:
+        for name, dims, _ in self._outputs:
             unknown = [d for d in dims if not isinstance(d, int) and d not in sizes]
             if unknown:
                 what, fix = (
@@ -149,7 +186,7 @@ class CudaGraphRunner:
             inputs[name] = ort.OrtValue.ortvalue_from_numpy(own, *where)
             binding.bind_ortvalue_input(name, inputs[name])
         outputs = []
-        for (name, _, dtype), shape in zip(self.outputs, shapes, strict=True):
+        for (name, _, dtype), shape in zip(self._outputs, shapes, strict=True):
             value = ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, *where)
             binding.bind_ortvalue_output(name, value)
             outputs.append(value)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import onnxruntime as ort
 from genedge.runtime.artifact import read_manifest, read_metadata
 from genedge.runtime.atomic import file_mode
 from genedge.runtime.backends.cuda_graph import CudaGraphRunner
+from genedge.runtime.backends.protocol import ONNX_DTYPES, PhaseTimer, dims
 from genedge.runtime.engines import (
     DEFAULT_BATCH_RANGE,
     TRT_CACHE_DIR,
@@ -37,6 +38,7 @@ from genedge.runtime.errors import (
     ManifestError,
     OutputError,
 )
+from genedge.runtime.manifest import TensorSpec
 
 _PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -397,7 +399,7 @@ class OnnxRuntimeBackend:
         optimized_cache: bool | str | os.PathLike[str] | None = False,
     ) -> None:
         provider = _PROVIDERS[device]
-        self.name = {"cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "ort-tensorrt"}[device]
+        self._name = {"cpu": "cpu", "cuda": "cuda", "tensorrt-ep": "ort-tensorrt"}[device]
         if cuda_graph and device not in _CUDA_GRAPH_OPTION:
             raise InputError("cuda_graph needs the cuda or ort-tensorrt backend")
         if provider not in ort.get_available_providers():
@@ -425,8 +427,16 @@ class OnnxRuntimeBackend:
                 f"{provider} is installed but could not start (session runs on {active[0]}); "
                 "check the CUDA/cuDNN/TensorRT libraries and the GPU driver"
             )
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        self._inputs = tuple(
+            TensorSpec(i.name, ONNX_DTYPES.get(i.type, i.type), dims(i.shape))
+            for i in self.session.get_inputs()
+        )
+        self._outputs = tuple(
+            TensorSpec(o.name, ONNX_DTYPES.get(o.type, o.type), dims(o.shape))
+            for o in self.session.get_outputs()
+        )
+        self.input_names = [t.name for t in self._inputs]
+        self.output_names = [t.name for t in self._outputs]
         # On the CPU, call the native session directly: the Python wrapper re-validates input
         # names and provider fallbacks on every call (~2 us, as much as a batch-1 MLP run);
         # genedge checks the names once, against the manifest, when the Sampler is built.
@@ -443,16 +453,47 @@ class OnnxRuntimeBackend:
         )
         self._cuda_graph = cuda_graph
 
-    def run(self, feed: dict[str, np.ndarray], timer: Any = None) -> list[np.ndarray]:
+    @property
+    def name(self) -> str:
+        """``cpu``, ``cuda`` or ``ort-tensorrt``."""
+        return self._name
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """The session's inputs: name, numpy dtype name, shape (axis names where dynamic)."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        """The session's outputs, in the order :meth:`run` returns them."""
+        return self._outputs
+
+    def run(
+        self, feed: Mapping[str, np.ndarray], *, timer: PhaseTimer | None = None
+    ) -> list[np.ndarray]:
+        """Run the session on ``{input name: array}``.
+
+        ``timer`` (benchmarks) is told where each phase ends: ``h2d``, ``compute`` and ``d2h``
+        through device buffers (``cuda``, CUDA graphs), else one ``run`` phase, copies
+        included.
+        """
         if self._graphs is not None:
-            return self._graphs.run(feed, timer)
-        if timer is not None:  # no device buffers: one phase ("run"), copies included
+            return self._graphs.run(feed, timer=timer)
+        # The native session wants a dict; a caller's mapping is used as is when it is one.
+        arrays = feed if isinstance(feed, dict) else dict(feed)
+        if timer is not None:
             timer.mark("start")
-            out = self._run(self.output_names, feed, None)
+            out = self._run(self.output_names, arrays, None)
             timer.mark("run")
             return out
         # Session runs are thread-safe; outputs are fresh arrays owned by the caller.
-        return self._run(self.output_names, feed, None)
+        return self._run(self.output_names, arrays, None)
+
+    def close(self) -> None:
+        """Drop bound device buffers; the session itself goes when the backend is collected
+        (onnxruntime has no explicit release)."""
+        if self._graphs is not None:
+            self._graphs.close()
 
     def describe(self) -> dict[str, object]:
         return {

@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from genedge.runtime.artifact import read_manifest
+from genedge.runtime.backends.protocol import PhaseTimer
 from genedge.runtime.engines import ENGINE_PRECISIONS, select_engine, sm_label
 from genedge.runtime.errors import BackendUnavailableError, InputError
+from genedge.runtime.manifest import TensorSpec
 
 
 def tensorrt_status() -> str:
@@ -171,14 +174,38 @@ class TensorRTBackend:
             n for n in names if not is_input[n] and n not in wanted
         ]
         self._dtypes = {n: np.dtype(trt.nptype(self._engine.get_tensor_dtype(n))) for n in names}
+        # Shapes with the manifest's axis names where it declares the tensor, else the
+        # engine's (-1 for a dynamic axis, shown as "?").
+        declared = {t.name: t.shape for t in (*manifest.sampler.inputs, *manifest.sampler.outputs)}
+
+        def spec(n: str) -> TensorSpec:
+            shape = declared.get(n)
+            if shape is None:
+                shape = tuple(int(d) if d >= 0 else "?" for d in self._engine.get_tensor_shape(n))
+            return TensorSpec(n, self._dtypes[n].name, shape)
+
+        self._inputs = tuple(spec(n) for n in self.input_names)
+        self._outputs = tuple(spec(n) for n in self.output_names)
         self._stream = cuda_call(cudart, cudart.cudaStreamCreate())
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """The engine's inputs: name, numpy dtype name, shape."""
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorSpec, ...]:
+        """The engine's outputs, in the order :meth:`run` returns them (the manifest's)."""
+        return self._outputs
 
     @property
     def stream(self) -> Any:
         """The CUDA stream every call is queued on (for timing with CUDA events)."""
         return self._stream
 
-    def run(self, feed: dict[str, np.ndarray], timer: Any = None) -> list[np.ndarray]:
+    def run(
+        self, feed: Mapping[str, np.ndarray], *, timer: PhaseTimer | None = None
+    ) -> list[np.ndarray]:
         """Copy inputs in, execute, copy outputs out, all queued on one stream, then wait.
 
         ``timer`` (benchmarks) gets ``mark(label, stream)`` between the queued phases, so CUDA

@@ -11,29 +11,50 @@ often as the data holds them.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from genedge.runtime.errors import DataError, InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
-from genedge.train.adversarial import with_ema
-from genedge.train.families.base import Models, Optimizers
+from genedge.train.adversarial import adam_pair, sampling_generator, with_ema
+from genedge.train.families.base import Family, Models, Optimizers
 from genedge.train.families.conditional import (
+    ConditionalConfig,
     ConditionalGenerator,
     ProjectionDiscriminator,
     conditional_step,
 )
 from genedge.train.families.dcgan import ConvFeatures, ConvGenerator, discriminator_blocks
-from genedge.train.families.gan import GANFamily, MLPFeatures, MLPGenerator
+from genedge.train.families.gan import MLPFeatures, MLPGenerator
 from genedge.train.run import DataInfo
 
 ARCHS = ("mlp", "conv")
 
 
-class CGANFamily(GANFamily):
+@dataclass(frozen=True, kw_only=True)
+class CGANConfig(ConditionalConfig):
+    """cGAN's settings (see :meth:`CGANFamily.defaults`).
+
+    Attributes:
+        arch: ``mlp`` or ``conv`` (images only).
+        g_hidden: The MLP G's hidden widths.
+        d_hidden: The MLP D's hidden widths.
+        g_width: The conv G's last feature map's channels (images only).
+        d_width: The conv D's first block's channels (images only).
+        d_norm: The conv D's normalisation (images only).
+    """
+
+    arch: str
+    g_hidden: tuple[int, ...]
+    d_hidden: tuple[int, ...]
+    g_width: int | None = None
+    d_width: int | None = None
+    d_norm: str | None = None
+
+
+class CGANFamily(Family[CGANConfig]):
     """Class-conditional GAN for labelled images and points; the sampler takes ``(z, y)``.
 
     Adam optimisers, the moving average of G's weights (``ema``) and sampling from it are those
@@ -42,6 +63,7 @@ class CGANFamily(GANFamily):
 
     name = "cgan"
     kinds = ("image", "points")
+    config_type = CGANConfig
 
     def check_data(self, info: DataInfo) -> None:
         """Refuse data the family cannot learn: other kinds, or data without labels.
@@ -57,7 +79,7 @@ class CGANFamily(GANFamily):
                 "an image folder with one subfolder per class"
             )
 
-    def defaults(self, info: DataInfo) -> dict[str, Any]:
+    def defaults(self, info: DataInfo) -> CGANConfig:
         """Defaults per data kind: an MLP for points, the DCGAN networks for images.
 
         On MNIST the conv networks draw recognisable digits of the right class after ~1000
@@ -65,73 +87,73 @@ class CGANFamily(GANFamily):
         ``d_hidden``) steps 4x faster but is still speckled with noise after 6000.
         """
         if info.kind == "points":
-            return {
-                "arch": "mlp",
-                "z_dim": 2,
-                "embed_dim": 16,
-                "g_hidden": [128, 128],
-                "d_hidden": [128, 128],
-                "batch_size": 256,
-                "steps": 3000,
-                "lr": 1e-3,
-                "beta1": 0.5,
-                "beta2": 0.999,
-                "ema": 0.999,
-                "lr_decay": 0.0,
-                "mode_seeking": 0.0,
-            }
-        return {
-            "arch": "conv",
-            "z_dim": 100,
-            "embed_dim": 32,
-            "g_hidden": [256, 512],
-            "d_hidden": [512, 256],
-            "g_width": 16,
-            "d_width": 32,
-            "d_norm": "batch",
-            "batch_size": 64,
-            "steps": 8000,
-            "lr": 2e-4,
-            "beta1": 0.5,
-            "beta2": 0.999,
-            "ema": 0.999,
-            "lr_decay": 0.5,
-            "mode_seeking": 0.2,
-        }
+            return CGANConfig(
+                arch="mlp",
+                z_dim=2,
+                embed_dim=16,
+                g_hidden=(128, 128),
+                d_hidden=(128, 128),
+                batch_size=256,
+                steps=3000,
+                lr=1e-3,
+                beta1=0.5,
+                beta2=0.999,
+                ema=0.999,
+                lr_decay=0.0,
+                mode_seeking=0.0,
+            )
+        return CGANConfig(
+            arch="conv",
+            z_dim=100,
+            embed_dim=32,
+            g_hidden=(256, 512),
+            d_hidden=(512, 256),
+            g_width=16,
+            d_width=32,
+            d_norm="batch",
+            batch_size=64,
+            steps=8000,
+            lr=2e-4,
+            beta1=0.5,
+            beta2=0.999,
+            ema=0.999,
+            lr_decay=0.5,
+            mode_seeking=0.2,
+        )
 
-    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
+    def build(self, cfg: CGANConfig, info: DataInfo) -> Models:
         """G and D for this data's shape and number of classes.
 
         Raises:
-            InputError: ``arch`` is unknown, or ``conv`` for data that are not images.
+            InputError: ``arch`` is unknown, or ``conv`` for data that are not images (or
+                without ``g_width``, ``d_width`` and ``d_norm``).
         """
         shape = tuple(info.sample_shape)
-        arch = hp["arch"]
+        arch = cfg.arch
         if arch not in ARCHS:
             raise InputError(f"cgan arch must be one of {', '.join(ARCHS)}, got {arch!r}")
         if arch == "conv" and info.kind != "image":
             raise InputError(f"cgan arch=conv needs images, but {info.name} is {info.kind} data")
         k = max(1, int(info.num_classes))
-        z_in = int(hp["z_dim"]) + int(hp["embed_dim"])
+        z_in = cfg.z_dim + cfg.embed_dim
         features: nn.Module
         if arch == "conv":
-            body: nn.Module = ConvGenerator(z_in, shape, int(hp["g_width"]))
+            if cfg.g_width is None or cfg.d_width is None or cfg.d_norm is None:
+                raise InputError("cgan arch=conv needs g_width, d_width and d_norm")
+            body: nn.Module = ConvGenerator(z_in, shape, cfg.g_width)
             blocks = discriminator_blocks(shape)
-            features = ConvFeatures(shape, int(hp["d_width"]), blocks, str(hp["d_norm"]))
+            features = ConvFeatures(shape, cfg.d_width, blocks, cfg.d_norm)
         else:
-            body = MLPGenerator(z_in, list(hp["g_hidden"]), shape)
-            features = MLPFeatures(shape, list(hp["d_hidden"]))
+            body = MLPGenerator(z_in, list(cfg.g_hidden), shape)
+            features = MLPFeatures(shape, list(cfg.d_hidden))
         models: Models = {
-            "G": ConditionalGenerator(body, k, int(hp["embed_dim"])),
+            "G": ConditionalGenerator(body, k, cfg.embed_dim),
             "D": ProjectionDiscriminator(features, k),
         }
-        return with_ema(models, hp)
+        return with_ema(models, cfg)
 
-    def training_labels(
-        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
-    ) -> np.ndarray | None:
-        """The data's own labels."""
-        return y
+    def optimizers(self, models: Models, cfg: CGANConfig) -> Optimizers:
+        return adam_pair(models, cfg)
 
     def train_step(
         self,
@@ -140,7 +162,7 @@ class CGANFamily(GANFamily):
         x: torch.Tensor,
         y: torch.Tensor | None,
         gen: torch.Generator,
-        hp: dict[str, Any],
+        cfg: CGANConfig,
     ) -> dict[str, float]:
         """One D and one G update; the fakes are drawn for the real batch's labels.
 
@@ -149,11 +171,17 @@ class CGANFamily(GANFamily):
         """
         if y is None:
             raise DataError("cgan needs labelled data, but this batch has no labels")
-        return conditional_step(models, opts, x, y, gen, hp)
+        return conditional_step(models, opts, x, y, gen, cfg)
 
-    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
+    def sampler_module(self, models: Models, cfg: CGANConfig, info: DataInfo) -> nn.Module:
+        return sampling_generator(models).eval()
+
+    def latent_dim(self, cfg: CGANConfig) -> int:
+        return cfg.z_dim
+
+    def graphs(self, cfg: CGANConfig, info: DataInfo) -> dict[str, GraphSpec]:
         """The sampler graph: latent ``z`` and label ``y`` in, ``x`` out."""
-        z = TensorSpec("z", "float32", ("batch", int(hp["z_dim"])), "latent")
+        z = TensorSpec("z", "float32", ("batch", cfg.z_dim), "latent")
         y = TensorSpec("y", "int64", ("batch",), "label")
         x = TensorSpec("x", "float32", ("batch", *info.sample_shape))
         return {"sampler": GraphSpec(None, (z, y), (x,))}

@@ -15,8 +15,9 @@ used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import torch
@@ -26,11 +27,38 @@ from genedge.runtime.errors import InputError
 from genedge.train.adversarial import adversarial_step, mode_seeking_loss
 from genedge.train.clusters import kmeans
 from genedge.train.families.base import Models, Optimizers
+from genedge.train.families.config import AdversarialConfig
 from genedge.train.run import DataInfo
 
 #: Self-conditioning's default: this many clusters at most, and at least this many samples each.
 MAX_CLUSTERS = 50
 SAMPLES_PER_CLUSTER = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConditionalConfig(AdversarialConfig):
+    """What a label-conditioned GAN step reads.
+
+    Attributes:
+        z_dim: Width of the latent.
+        embed_dim: Width of each label's embedding in G.
+        mode_seeking: Weight of the mode-seeking term (0: off).
+    """
+
+    z_dim: int
+    embed_dim: int
+    mode_seeking: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelfConditionedConfig(ConditionalConfig):
+    """A GAN that may condition itself on k-means clusters (``gan``, ``dcgan``).
+
+    Attributes:
+        clusters: Number of k-means clusters (0: off, the plain GAN).
+    """
+
+    clusters: int = 0
 
 
 class ConditionalGenerator(nn.Module):
@@ -83,21 +111,21 @@ def conditional_step(
     x: torch.Tensor,
     y: torch.Tensor,
     gen: torch.Generator,
-    hp: dict[str, Any],
+    cfg: ConditionalConfig,
 ) -> dict[str, float]:
     """One D and one G update of ``G(z, y)`` against ``D(x, y)``; the fakes are drawn for the
     real batch's labels, so classes are learnt as often as the data holds them.
 
-    With ``hp["mode_seeking"] > 0`` (Mao et al. 2019) the fakes come in pairs with one label and
+    With ``cfg.mode_seeking > 0`` (Mao et al. 2019) the fakes come in pairs with one label and
     two latents, and G is penalised when their images are closer than their latents. Without it
     a conditional G learns to ignore z and draws one image per class.
     """
-    z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
-    weight = float(hp.get("mode_seeking", 0.0))
+    z = torch.randn(x.shape[0], cfg.z_dim, generator=gen).to(x.device)
+    weight = cfg.mode_seeking
     half = x.shape[0] // 2
     if weight <= 0 or half == 0:
         fake = models["G"](z, y)
-        return adversarial_step(models, opts, hp, x, fake, lambda t: models["D"](t, y))
+        return adversarial_step(models, opts, cfg, x, fake, lambda t: models["D"](t, y))
     y_fake = torch.cat([y[:half], y[:half], y[2 * half :]])
     fake = models["G"](z, y_fake)
 
@@ -106,7 +134,7 @@ def conditional_step(
         return logits
 
     return adversarial_step(
-        models, opts, hp, x, fake, discriminate, lambda f: mode_seeking_loss(f, z, weight)
+        models, opts, cfg, x, fake, discriminate, lambda f: mode_seeking_loss(f, z, weight)
     )
 
 
@@ -166,10 +194,9 @@ def default_clusters(size: int) -> int:
     return k if k >= 2 else 0
 
 
-def cluster_labels(models: Models, hp: dict[str, Any], x: np.ndarray, seed: int) -> np.ndarray:
-    """The k-means cluster of each sample of ``x``, with G's (and its EMA's) thresholds set
-    from the clusters' sizes."""
-    k = int(hp["clusters"])
+def cluster_labels(models: Models, k: int, x: np.ndarray, seed: int) -> np.ndarray:
+    """The k-means cluster (of ``k``) of each sample of ``x``, with G's (and its EMA's)
+    thresholds set from the clusters' sizes."""
     clusters = kmeans(x, k, seed)
     counts = np.bincount(clusters, minlength=k)
     for name in ("G", "G_ema"):
@@ -178,13 +205,12 @@ def cluster_labels(models: Models, hp: dict[str, Any], x: np.ndarray, seed: int)
     return clusters
 
 
-def check_clusters(hp: dict[str, Any], info: DataInfo) -> int:
-    """``hp["clusters"]`` once checked against the data.
+def check_clusters(k: int, info: DataInfo) -> int:
+    """The ``clusters`` setting ``k`` once checked against the data.
 
     Raises:
         InputError: Negative, 1, or more than the data's samples.
     """
-    k = int(hp.get("clusters", 0))
     if k < 0 or k == 1 or (info.size and k > info.size):
         raise InputError(
             f"clusters must be 0 (off) or 2..{info.size or 'the number of samples'}, got {k}"

@@ -20,7 +20,7 @@ into a reshape, so the exported graph has a free batch axis.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,9 +30,10 @@ from genedge.train.families.base import Models
 from genedge.train.families.conditional import (
     ConditionalGenerator,
     ProjectionDiscriminator,
+    SelfConditionedConfig,
     default_clusters,
 )
-from genedge.train.families.gan import GANFamily
+from genedge.train.families.gan import SelfConditionedGANFamily
 from genedge.train.run import DataInfo
 
 #: At most this many doubling blocks in G (and halving blocks in D).
@@ -184,7 +185,24 @@ class ConvDiscriminator(nn.Module):
         return logit.squeeze(1)
 
 
-class DCGANFamily(GANFamily):
+@dataclass(frozen=True, kw_only=True)
+class DCGANConfig(SelfConditionedConfig):
+    """DCGAN's settings (see :meth:`DCGANFamily.defaults`).
+
+    Attributes:
+        g_width: Channels of G's last (full-size) feature map.
+        d_width: Channels of D's first block.
+        d_norm: D's normalisation, one of :data:`D_NORMS`.
+    """
+
+    g_width: int
+    d_width: int
+    d_norm: str
+    # Runs without clusters did not record it; it is only read with clusters.
+    embed_dim: int = 32
+
+
+class DCGANFamily(SelfConditionedGANFamily[DCGANConfig]):
     """Deep convolutional GAN (Radford et al. 2016) for images of any size and channel count.
 
     Training (losses, Adam, one D and one G update per step, the moving average of G's weights
@@ -194,8 +212,9 @@ class DCGANFamily(GANFamily):
 
     name = "dcgan"
     kinds = ("image",)
+    config_type = DCGANConfig
 
-    def defaults(self, info: DataInfo) -> dict[str, Any]:
+    def defaults(self, info: DataInfo) -> DCGANConfig:
         """Defaults that give recognisable MNIST digits in a few minutes on a 2-core CPU.
 
         ``d_norm`` is ``batch`` (BatchNorm after every D block but the first, as in DCGAN),
@@ -203,24 +222,24 @@ class DCGANFamily(GANFamily):
         (loss ln 4) after a few hundred MNIST steps and the digits stop improving.
         """
         clusters = default_clusters(info.size)
-        return {
-            "z_dim": 64,
-            "g_width": 16,
-            "d_width": 32,
-            "d_norm": "batch",
-            "batch_size": 64,
-            "steps": 8000,
-            "lr": 2e-4,
-            "beta1": 0.5,
-            "beta2": 0.999,
-            "ema": 0.999,
-            "lr_decay": 0.5,
-            "clusters": clusters,
-            "embed_dim": 32,
-            "mode_seeking": 0.5 if clusters else 0.0,
-        }
+        return DCGANConfig(
+            z_dim=64,
+            g_width=16,
+            d_width=32,
+            d_norm="batch",
+            batch_size=64,
+            steps=8000,
+            lr=2e-4,
+            beta1=0.5,
+            beta2=0.999,
+            ema=0.999,
+            lr_decay=0.5,
+            clusters=clusters,
+            embed_dim=32,
+            mode_seeking=0.5 if clusters else 0.0,
+        )
 
-    def plain_networks(self, hp: dict[str, Any], info: DataInfo) -> Models:
+    def plain_networks(self, cfg: DCGANConfig, info: DataInfo) -> Models:
         """The convolutional G(z) and D(x).
 
         Raises:
@@ -228,17 +247,17 @@ class DCGANFamily(GANFamily):
         """
         shape = tuple(info.sample_shape)
         return {
-            "G": ConvGenerator(int(hp["z_dim"]), shape, int(hp["g_width"])),
-            "D": ConvDiscriminator(shape, int(hp["d_width"]), str(hp["d_norm"])),
+            "G": ConvGenerator(cfg.z_dim, shape, cfg.g_width),
+            "D": ConvDiscriminator(shape, cfg.d_width, cfg.d_norm),
         }
 
-    def conditional_networks(self, hp: dict[str, Any], info: DataInfo, k: int) -> Models:
+    def conditional_networks(self, cfg: DCGANConfig, info: DataInfo, k: int) -> Models:
         """The convolutional G(z, y) and projection D(x, y) over ``k`` clusters."""
         shape = tuple(info.sample_shape)
-        embed = int(hp["embed_dim"])
-        body = ConvGenerator(int(hp["z_dim"]) + embed, shape, int(hp["g_width"]))
+        embed = cfg.embed_dim
+        body = ConvGenerator(cfg.z_dim + embed, shape, cfg.g_width)
         blocks = discriminator_blocks(shape)
-        features = ConvFeatures(shape, int(hp["d_width"]), blocks, str(hp["d_norm"]))
+        features = ConvFeatures(shape, cfg.d_width, blocks, cfg.d_norm)
         return {
             "G": ConditionalGenerator(body, k, embed),
             "D": ProjectionDiscriminator(features, k),

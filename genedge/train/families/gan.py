@@ -6,7 +6,9 @@ logits; G minimises the non-saturating loss -log D(G(z)). Adam, lr 2e-4, betas (
 
 from __future__ import annotations
 
-from typing import Any, cast
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -15,6 +17,7 @@ from torch import nn
 from genedge.runtime.errors import InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.adversarial import (
+    adam_pair,
     adversarial_step,
     mode_seeking_loss,
     sampling_generator,
@@ -25,6 +28,7 @@ from genedge.train.families.conditional import (
     ClusterPickingSampler,
     ConditionalGenerator,
     ProjectionDiscriminator,
+    SelfConditionedConfig,
     SelfConditionedGenerator,
     check_clusters,
     cluster_labels,
@@ -105,109 +109,70 @@ def packed(x: torch.Tensor, pack: int) -> torch.Tensor:
     return x[:n].reshape(n // pack, -1)
 
 
-class GANFamily(Family):
-    name = "gan"
-    kinds: tuple[str, ...] = ("image", "points")
+@dataclass(frozen=True, kw_only=True)
+class GANConfig(SelfConditionedConfig):
+    """The classic GAN's settings (see :meth:`GANFamily.defaults`).
 
-    def defaults(self, info: DataInfo) -> dict[str, Any]:
-        """Defaults per data kind. Points are self-conditioned on k-means clusters (see
-        :mod:`genedge.train.families.conditional`): on ring8 and grid25 that reaches every mode
-        with over 90% of samples on a mode in 8000 steps, where the best plain GAN (3 x 256 G,
-        PacGAN, 20000 annealed steps) left 25% of grid25's samples on the bridges between
-        modes."""
-        if info.kind == "points":
-            clusters = default_clusters(info.size)
-            return {
-                "z_dim": 2,
-                "g_hidden": [128, 128] if clusters else [256, 256, 256],
-                "d_hidden": [128, 128],
-                "batch_size": 256,
-                "steps": 8000 if clusters else 20000,
-                "lr": 1e-3 if clusters else 5e-4,
-                "beta1": 0.5,
-                "beta2": 0.999,
-                "ema": 0.999,
-                "pack": 1 if clusters else 2,
-                "lr_decay": 0.5,
-                # Tiny because the term divides by the spread of G's outputs, and a mode of
-                # these toys is ~0.01 wide in model units: 0.005 already halves the
-                # high-quality share; 0 lets G ignore z within a cluster (recall 0.07 on grid25).
-                "mode_seeking": 3e-4 if clusters else 0.0,
-                "out_act": "tanh" if clusters else "linear",
-                "clusters": clusters,
-                "embed_dim": 16,
-            }
-        return {
-            "z_dim": 100,
-            "g_hidden": [128, 256],
-            "d_hidden": [256, 128],
-            "batch_size": 64,
-            "steps": 8000,
-            "lr": 2e-4,
-            "beta1": 0.5,
-            "beta2": 0.999,
-            "ema": 0.999,
-            "pack": 1,
-            "lr_decay": 0.0,
-            "mode_seeking": 0.0,
-            "out_act": "tanh",
-            "clusters": 0,
-            "embed_dim": 16,
-        }
+    Attributes:
+        g_hidden: G's hidden widths.
+        d_hidden: D's hidden widths.
+        pack: Samples D judges at once (PacGAN; 1: off; needs ``clusters`` 0).
+        out_act: G's output activation, ``tanh`` or ``linear``.
+    """
 
-    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
-        """G and D, self-conditioned on ``hp["clusters"]`` k-means clusters when > 0.
+    g_hidden: tuple[int, ...]
+    d_hidden: tuple[int, ...]
+    pack: int = 1
+    out_act: str = "tanh"
+    # Runs without clusters did not record it; it is only read with clusters.
+    embed_dim: int = 16
+
+
+SC = TypeVar("SC", bound=SelfConditionedConfig)
+
+
+class SelfConditionedGANFamily(Family[SC]):
+    """The GAN recipe over any pair of networks: the non-saturating game with Adam and G's
+    moving average, self-conditioned on ``clusters`` k-means clusters when > 0 (see
+    :mod:`genedge.train.families.conditional`). Subclasses give the networks."""
+
+    @abstractmethod
+    def plain_networks(self, cfg: SC, info: DataInfo) -> Models:
+        """G(z) and D(x)."""
+
+    @abstractmethod
+    def conditional_networks(self, cfg: SC, info: DataInfo, k: int) -> Models:
+        """G(z, y) (a :class:`ConditionalGenerator`) and D(x, y) over ``k`` clusters."""
+
+    def pack(self, cfg: SC) -> int:
+        """Samples D judges at once (PacGAN): 1 unless the family packs."""
+        return 1
+
+    def build(self, cfg: SC, info: DataInfo) -> Models:
+        """G and D, self-conditioned on ``cfg.clusters`` k-means clusters when > 0.
 
         Raises:
             InputError: Bad ``clusters`` (negative, 1, more than the data's samples), or a
                 network setting the family's networks refuse.
         """
-        k = check_clusters(hp, info)
+        k = check_clusters(cfg.clusters, info)
         if not k:
-            return with_ema(self.plain_networks(hp, info), hp)
-        if int(hp.get("pack", 1)) > 1:
+            return with_ema(self.plain_networks(cfg, info), cfg)
+        if self.pack(cfg) > 1:
             raise InputError("pack > 1 works without clusters only; set pack=1 or clusters=0")
-        models = self.conditional_networks(hp, info, k)
+        models = self.conditional_networks(cfg, info, k)
         models["G"] = SelfConditionedGenerator(cast(ConditionalGenerator, models["G"]), k)
-        return with_ema(models, hp)
-
-    def plain_networks(self, hp: dict[str, Any], info: DataInfo) -> Models:
-        """The MLP G(z) and D(x) (D judging ``pack`` samples at once)."""
-        shape = tuple(info.sample_shape)
-        return {
-            "G": MLPGenerator(
-                int(hp["z_dim"]), list(hp["g_hidden"]), shape, str(hp.get("out_act", "tanh"))
-            ),
-            # PacGAN: D judges `pack` samples at once, which makes mode collapse visible to it.
-            "D": MLPDiscriminator(
-                (int(hp.get("pack", 1)) * flat_size(shape),), list(hp["d_hidden"])
-            ),
-        }
-
-    def conditional_networks(self, hp: dict[str, Any], info: DataInfo, k: int) -> Models:
-        """The MLP G(z, y) and projection D(x, y) over ``k`` clusters."""
-        shape = tuple(info.sample_shape)
-        embed = int(hp["embed_dim"])
-        g_in = int(hp["z_dim"]) + embed
-        body = MLPGenerator(g_in, list(hp["g_hidden"]), shape, str(hp.get("out_act", "tanh")))
-        return {
-            "G": ConditionalGenerator(body, k, embed),
-            "D": ProjectionDiscriminator(MLPFeatures(shape, list(hp["d_hidden"])), k),
-        }
+        return with_ema(models, cfg)
 
     def training_labels(
-        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
+        self, models: Models, cfg: SC, x: np.ndarray, y: np.ndarray | None, seed: int
     ) -> np.ndarray | None:
         """The k-means cluster of each sample when self-conditioned, else ``None``: the
         data's own labels are never used by an unconditional family."""
-        return cluster_labels(models, hp, x, seed) if int(hp.get("clusters", 0)) else None
+        return cluster_labels(models, cfg.clusters, x, seed) if cfg.clusters else None
 
-    def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
-        betas = (float(hp["beta1"]), float(hp["beta2"]))
-        return {
-            k: torch.optim.Adam(models[k].parameters(), lr=float(hp["lr"]), betas=betas)
-            for k in ("G", "D")
-        }
+    def optimizers(self, models: Models, cfg: SC) -> Optimizers:
+        return adam_pair(models, cfg)
 
     def train_step(
         self,
@@ -216,31 +181,105 @@ class GANFamily(Family):
         x: torch.Tensor,
         y: torch.Tensor | None,
         gen: torch.Generator,
-        hp: dict[str, Any],
+        cfg: SC,
     ) -> dict[str, float]:
         """A step conditioned on the batch's clusters ``y``, or the classic GAN's step."""
-        if int(hp.get("clusters", 0)) and y is not None:
-            return conditional_step(models, opts, x, y, gen, hp)
-        z = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
-        pack = int(hp.get("pack", 1))
-        weight = float(hp.get("mode_seeking", 0.0))
+        if cfg.clusters and y is not None:
+            return conditional_step(models, opts, x, y, gen, cfg)
+        z = torch.randn(x.shape[0], cfg.z_dim, generator=gen).to(x.device)
+        pack = self.pack(cfg)
+        weight = cfg.mode_seeking
         reg = (lambda f: mode_seeking_loss(f, z, weight)) if weight > 0 else None
         return adversarial_step(
-            models, opts, hp, x, models["G"](z), lambda t: models["D"](packed(t, pack)), reg
+            models, opts, cfg, x, models["G"](z), lambda t: models["D"](packed(t, pack)), reg
         )
 
-    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
+    def sampler_module(self, models: Models, cfg: SC, info: DataInfo) -> nn.Module:
         g = sampling_generator(models)
-        if int(hp.get("clusters", 0)):
+        if cfg.clusters:
             return ClusterPickingSampler(cast(SelfConditionedGenerator, g)).eval()
         return g.eval()
 
-    def latent_dim(self, hp: dict[str, Any]) -> int:
+    def latent_dim(self, cfg: SC) -> int:
         """``z_dim``, plus the value that picks the cluster when self-conditioned."""
-        return int(hp["z_dim"]) + (1 if int(hp.get("clusters", 0)) else 0)
+        return cfg.z_dim + (1 if cfg.clusters else 0)
 
-    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
+    def graphs(self, cfg: SC, info: DataInfo) -> dict[str, GraphSpec]:
         """The sampler graph: latent ``z`` in (``latent_dim`` wide), ``x`` out."""
-        z = TensorSpec("z", "float32", ("batch", self.latent_dim(hp)), "latent")
+        z = TensorSpec("z", "float32", ("batch", self.latent_dim(cfg)), "latent")
         x = TensorSpec("x", "float32", ("batch", *info.sample_shape))
         return {"sampler": GraphSpec(None, (z,), (x,))}
+
+
+class GANFamily(SelfConditionedGANFamily[GANConfig]):
+    name = "gan"
+    kinds: tuple[str, ...] = ("image", "points")
+    config_type = GANConfig
+
+    def defaults(self, info: DataInfo) -> GANConfig:
+        """Defaults per data kind. Points are self-conditioned on k-means clusters (see
+        :mod:`genedge.train.families.conditional`): on ring8 and grid25 that reaches every mode
+        with over 90% of samples on a mode in 8000 steps, where the best plain GAN (3 x 256 G,
+        PacGAN, 20000 annealed steps) left 25% of grid25's samples on the bridges between
+        modes."""
+        if info.kind == "points":
+            clusters = default_clusters(info.size)
+            return GANConfig(
+                z_dim=2,
+                g_hidden=(128, 128) if clusters else (256, 256, 256),
+                d_hidden=(128, 128),
+                batch_size=256,
+                steps=8000 if clusters else 20000,
+                lr=1e-3 if clusters else 5e-4,
+                beta1=0.5,
+                beta2=0.999,
+                ema=0.999,
+                pack=1 if clusters else 2,
+                lr_decay=0.5,
+                # Tiny because the term divides by the spread of G's outputs, and a mode of
+                # these toys is ~0.01 wide in model units: 0.005 already halves the
+                # high-quality share; 0 lets G ignore z within a cluster (recall 0.07 on grid25).
+                mode_seeking=3e-4 if clusters else 0.0,
+                out_act="tanh" if clusters else "linear",
+                clusters=clusters,
+                embed_dim=16,
+            )
+        return GANConfig(
+            z_dim=100,
+            g_hidden=(128, 256),
+            d_hidden=(256, 128),
+            batch_size=64,
+            steps=8000,
+            lr=2e-4,
+            beta1=0.5,
+            beta2=0.999,
+            ema=0.999,
+            pack=1,
+            lr_decay=0.0,
+            mode_seeking=0.0,
+            out_act="tanh",
+            clusters=0,
+            embed_dim=16,
+        )
+
+    def pack(self, cfg: GANConfig) -> int:
+        return cfg.pack
+
+    def plain_networks(self, cfg: GANConfig, info: DataInfo) -> Models:
+        """The MLP G(z) and D(x) (D judging ``pack`` samples at once)."""
+        shape = tuple(info.sample_shape)
+        return {
+            "G": MLPGenerator(cfg.z_dim, list(cfg.g_hidden), shape, cfg.out_act),
+            # PacGAN: D judges `pack` samples at once, which makes mode collapse visible to it.
+            "D": MLPDiscriminator((cfg.pack * flat_size(shape),), list(cfg.d_hidden)),
+        }
+
+    def conditional_networks(self, cfg: GANConfig, info: DataInfo, k: int) -> Models:
+        """The MLP G(z, y) and projection D(x, y) over ``k`` clusters."""
+        shape = tuple(info.sample_shape)
+        g_in = cfg.z_dim + cfg.embed_dim
+        body = MLPGenerator(g_in, list(cfg.g_hidden), shape, cfg.out_act)
+        return {
+            "G": ConditionalGenerator(body, k, cfg.embed_dim),
+            "D": ProjectionDiscriminator(MLPFeatures(shape, list(cfg.d_hidden)), k),
+        }

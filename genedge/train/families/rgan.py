@@ -13,18 +13,37 @@ batch size and any length.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
 from genedge.runtime.manifest import GraphSpec, TensorSpec
-from genedge.train.adversarial import adversarial_step, sampling_generator, with_ema
+from genedge.train.adversarial import adam_pair, adversarial_step, sampling_generator, with_ema
 from genedge.train.families.base import Family, Models, Optimizers
+from genedge.train.families.config import AdversarialConfig
 from genedge.train.run import DataInfo
 
 #: Gain on the first differences D sees: steps of smooth data are small next to their levels.
 DIFF_GAIN = 5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RGANConfig(AdversarialConfig):
+    """RGAN's settings (see :meth:`RGANFamily.defaults`).
+
+    Attributes:
+        z_dim: Width of each time step's latent.
+        hidden: Width of the GRUs' state.
+        layers: Number of GRU layers.
+        static_latent: G also reads the first step's noise at every step.
+    """
+
+    z_dim: int
+    hidden: int
+    layers: int
+    static_latent: bool = False
 
 
 class GRUGenerator(nn.Module):
@@ -90,49 +109,43 @@ class GRUDiscriminator(nn.Module):
         return logits.squeeze(-1)
 
 
-class RGANFamily(Family):
+class RGANFamily(Family[RGANConfig]):
     name = "rgan"
     kinds = ("sequence",)
     model_range = (0.0, 1.0)
     # The dynamo exporter specialises a GRU's time axis to the example length; TorchScript
     # keeps it symbolic, so one artifact serves every length.
     exporter = "torchscript"
+    config_type = RGANConfig
 
-    def defaults(self, info: DataInfo) -> dict[str, Any]:
-        return {
-            "z_dim": 16,
-            "hidden": 64,
-            "layers": 1,
-            "batch_size": 64,
-            "steps": 10000,
-            "lr": 1e-3,
-            "d_lr": 2e-4,
-            "beta1": 0.5,
-            "beta2": 0.999,
-            "static_latent": True,
-            "lr_decay": 0.5,
-            "ema": 0.999,
-        }
+    def defaults(self, info: DataInfo) -> RGANConfig:
+        # D learns five times slower than G (d_lr): with equal rates D wins early and G
+        # collapses to a constant near the start value of the real sequences.
+        return RGANConfig(
+            z_dim=16,
+            hidden=64,
+            layers=1,
+            batch_size=64,
+            steps=10000,
+            lr=1e-3,
+            d_lr=2e-4,
+            beta1=0.5,
+            beta2=0.999,
+            static_latent=True,
+            lr_decay=0.5,
+            ema=0.999,
+        )
 
-    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
+    def build(self, cfg: RGANConfig, info: DataInfo) -> Models:
         features = int(info.sample_shape[-1])
-        hidden, layers = int(hp["hidden"]), int(hp["layers"])
         models: Models = {
-            "G": GRUGenerator(
-                int(hp["z_dim"]), hidden, layers, features, bool(hp.get("static_latent", False))
-            ),
-            "D": GRUDiscriminator(features, hidden, layers),
+            "G": GRUGenerator(cfg.z_dim, cfg.hidden, cfg.layers, features, cfg.static_latent),
+            "D": GRUDiscriminator(features, cfg.hidden, cfg.layers),
         }
-        return with_ema(models, hp)
+        return with_ema(models, cfg)
 
-    def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
-        betas = (float(hp["beta1"]), float(hp["beta2"]))
-        # D learns five times slower than G: with equal rates D wins early and G collapses to
-        # a constant near the start value of the real sequences.
-        return {
-            "G": torch.optim.Adam(models["G"].parameters(), lr=float(hp["lr"]), betas=betas),
-            "D": torch.optim.Adam(models["D"].parameters(), lr=float(hp["d_lr"]), betas=betas),
-        }
+    def optimizers(self, models: Models, cfg: RGANConfig) -> Optimizers:
+        return adam_pair(models, cfg)
 
     def train_step(
         self,
@@ -141,21 +154,24 @@ class RGANFamily(Family):
         x: torch.Tensor,
         y: torch.Tensor | None,
         gen: torch.Generator,
-        hp: dict[str, Any],
+        cfg: RGANConfig,
     ) -> dict[str, float]:
         # G, or its DDP Replica, which forwards GRUGenerator.initial_state.
         G = cast(GRUGenerator, models["G"])
         batch, length = x.shape[0], x.shape[1]
-        z = torch.randn(batch, length, int(hp["z_dim"]), generator=gen).to(x.device)
+        z = torch.randn(batch, length, cfg.z_dim, generator=gen).to(x.device)
         fake = G(z, G.initial_state(batch, x.device))
-        return adversarial_step(models, opts, hp, x, fake, models["D"])
+        return adversarial_step(models, opts, cfg, x, fake, models["D"])
 
-    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
+    def sampler_module(self, models: Models, cfg: RGANConfig, info: DataInfo) -> nn.Module:
         return sampling_generator(models).eval()
 
-    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
-        z = TensorSpec("z", "float32", ("batch", "length", int(hp["z_dim"])), "latent")
-        h0 = TensorSpec("h0", "float32", ("batch", int(hp["layers"]), int(hp["hidden"])), "state")
+    def latent_dim(self, cfg: RGANConfig) -> int:
+        return cfg.z_dim
+
+    def graphs(self, cfg: RGANConfig, info: DataInfo) -> dict[str, GraphSpec]:
+        z = TensorSpec("z", "float32", ("batch", "length", cfg.z_dim), "latent")
+        h0 = TensorSpec("h0", "float32", ("batch", cfg.layers, cfg.hidden), "state")
         x = TensorSpec("x", "float32", ("batch", "length", int(info.sample_shape[-1])))
         return {"sampler": GraphSpec(None, (z, h0), (x,))}
 

@@ -13,7 +13,8 @@ Two graphs are exported: the ``sampler`` (the decoder's mean, z -> x) and the ``
 from __future__ import annotations
 
 import math
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -22,11 +23,29 @@ from torch import nn
 from genedge.runtime.errors import InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.families.base import Family, Models, Optimizers, flat_size
+from genedge.train.families.config import TrainConfig
 from genedge.train.run import DataInfo
 
 #: Floor of the learned Gaussian log standard deviation: keeps the likelihood from collapsing
 #: onto single training points.
 MIN_LOG_SIGMA = -5.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class VAEConfig(TrainConfig):
+    """The VAE's settings (see :meth:`VAEFamily.defaults`).
+
+    Attributes:
+        z_dim: Width of the latent.
+        hidden: The encoder's hidden widths (the decoder's, reversed).
+        likelihood: ``bernoulli`` (images) or ``gaussian`` (points).
+        sigma: The Gaussian's standard deviation: ``learned`` or a fixed positive number.
+    """
+
+    z_dim: int
+    hidden: tuple[int, ...]
+    likelihood: str
+    sigma: str | float = "learned"
 
 
 def _mlp(widths: list[int]) -> list[nn.Module]:
@@ -84,7 +103,7 @@ class Decoder(nn.Module):
 
 
 def negative_elbo(
-    models: Models, x: torch.Tensor, eps: torch.Tensor, hp: dict[str, Any]
+    models: Models, x: torch.Tensor, eps: torch.Tensor, cfg: VAEConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The negative ELBO of a batch, averaged over samples, with its two terms.
 
@@ -92,7 +111,7 @@ def negative_elbo(
         models: ``{"encoder": Encoder, "decoder": Decoder}``.
         x: A batch in model units.
         eps: Standard-normal noise ``(batch, z_dim)`` for the reparameterisation.
-        hp: Hyper-parameters (``sigma``: ``"learned"`` or a fixed Gaussian std).
+        cfg: The settings (``sigma``: ``"learned"`` or a fixed Gaussian std).
 
     Returns:
         ``(loss, reconstruction NLL, KL)``, each the mean over the batch of per-sample sums
@@ -107,8 +126,8 @@ def negative_elbo(
     if dec.bernoulli:
         rec = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
     else:
-        sigma = hp.get("sigma", "learned")
-        if sigma == "learned":
+        sigma = cfg.sigma
+        if isinstance(sigma, str):  # "learned": build() refuses any other string
             log_sigma = dec.log_sigma.clamp(min=MIN_LOG_SIGMA)
         else:
             log_sigma = torch.tensor(math.log(float(sigma)), device=x.device)
@@ -118,41 +137,48 @@ def negative_elbo(
     return (rec + kl).mean(), rec.mean(), kl.mean()
 
 
-class VAEFamily(Family):
+class VAEFamily(Family[VAEConfig]):
     name = "vae"
     kinds = ("image", "points")
     # The Bernoulli likelihood needs intensities in [0, 1]; points use the same range.
     model_range = (0.0, 1.0)
+    config_type = VAEConfig
 
-    def defaults(self, info: DataInfo) -> dict[str, Any]:
+    def defaults(self, info: DataInfo) -> VAEConfig:
         points = info.kind == "points"
-        return {
-            "z_dim": 2 if points else 16,
-            "hidden": [128, 128] if points else [512, 256],
-            "likelihood": "gaussian" if points else "bernoulli",
-            "sigma": "learned",
-            "batch_size": 256 if points else 128,
-            "steps": 3000 if points else 6000,
-            "lr": 1e-3,
-        }
+        return VAEConfig(
+            z_dim=2 if points else 16,
+            hidden=(128, 128) if points else (512, 256),
+            likelihood="gaussian" if points else "bernoulli",
+            sigma="learned",
+            batch_size=256 if points else 128,
+            steps=3000 if points else 6000,
+            lr=1e-3,
+        )
 
-    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
+    def build(self, cfg: VAEConfig, info: DataInfo) -> Models:
+        """The encoder and decoder.
+
+        Raises:
+            InputError: An unknown ``likelihood``, or a ``sigma`` that is neither
+                ``learned`` nor positive.
+        """
         shape = tuple(info.sample_shape)
-        hidden, z_dim = list(hp["hidden"]), int(hp["z_dim"])
-        likelihood = hp["likelihood"]
+        hidden, z_dim = list(cfg.hidden), cfg.z_dim
+        likelihood = cfg.likelihood
         if likelihood not in ("bernoulli", "gaussian"):
             raise InputError(f"likelihood must be bernoulli or gaussian, got {likelihood!r}")
-        sigma = hp.get("sigma", "learned")
-        if sigma != "learned" and not (isinstance(sigma, (int, float)) and sigma > 0):
+        sigma = cfg.sigma
+        if sigma != "learned" and not (isinstance(sigma, float) and sigma > 0):
             raise InputError(f"sigma must be 'learned' or a positive number, got {sigma!r}")
         return {
             "encoder": Encoder(shape, hidden, z_dim),
             "decoder": Decoder(z_dim, hidden, shape, bernoulli=likelihood == "bernoulli"),
         }
 
-    def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
+    def optimizers(self, models: Models, cfg: VAEConfig) -> Optimizers:
         params = [p for k in ("encoder", "decoder") for p in models[k].parameters()]
-        return {"vae": torch.optim.Adam(params, lr=float(hp["lr"]))}
+        return {"vae": torch.optim.Adam(params, lr=cfg.lr)}
 
     def train_step(
         self,
@@ -161,25 +187,28 @@ class VAEFamily(Family):
         x: torch.Tensor,
         y: torch.Tensor | None,
         gen: torch.Generator,
-        hp: dict[str, Any],
+        cfg: VAEConfig,
     ) -> dict[str, float]:
-        eps = torch.randn(x.shape[0], int(hp["z_dim"]), generator=gen).to(x.device)
-        loss, rec, kl = negative_elbo(models, x, eps, hp)
+        eps = torch.randn(x.shape[0], cfg.z_dim, generator=gen).to(x.device)
+        loss, rec, kl = negative_elbo(models, x, eps, cfg)
         opts["vae"].zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         opts["vae"].step()
         return {"loss": loss.item(), "recon": rec.item(), "kl": kl.item()}
 
-    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
+    def sampler_module(self, models: Models, cfg: VAEConfig, info: DataInfo) -> nn.Module:
         return models["decoder"].eval()
 
+    def latent_dim(self, cfg: VAEConfig) -> int:
+        return cfg.z_dim
+
     def export_modules(
-        self, models: Models, hp: dict[str, Any], info: DataInfo
+        self, models: Models, cfg: VAEConfig, info: DataInfo
     ) -> dict[str, nn.Module]:
         return {"sampler": models["decoder"].eval(), "encoder": models["encoder"].eval()}
 
-    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
-        z_dim = int(hp["z_dim"])
+    def graphs(self, cfg: VAEConfig, info: DataInfo) -> dict[str, GraphSpec]:
+        z_dim = cfg.z_dim
         z = TensorSpec("z", "float32", ("batch", z_dim), "latent")
         x_out = TensorSpec("x", "float32", ("batch", *info.sample_shape))
         x_in = TensorSpec("x", "float32", ("batch", *info.sample_shape), "data")
