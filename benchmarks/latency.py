@@ -4,7 +4,11 @@ Trains each family for a few steps (speed does not depend on quality), exports i
 ``genedge bench`` side by side at batch 1, 16, 256 and 1024 with cold starts. Writes
 ``benchmarks/results/latency.json`` and ``benchmarks/results/latency.md``.
 
-    .venv/bin/python benchmarks/latency.py [--budget 1.0] [--families gan,dcgan]
+The ``text`` family decodes one character per graph call, so its row is characters per second
+of a whole decode (``benchmarks/text_latency.py``, written to ``text_latency.json``/``.md``);
+``--families text`` runs it alone.
+
+    .venv/bin/python benchmarks/latency.py [--budget 1.0] [--families gan,dcgan,text]
 
 Figures depend on the machine: the results name the CPU, the core count and the
 OPENBLAS_CORETYPE setting (which pins numpy's BLAS kernels; onnxruntime and torch use their own).
@@ -29,6 +33,8 @@ STANDARD = {  # family: (data, overrides)
     "vae": ("mnist", {"steps": 20}),
     "rgan": ("sines", {"steps": 20}),
 }
+#: Families timed by ``benchmarks/text_latency.py`` instead (characters per second).
+TEXT_FAMILIES = ("text",)
 
 
 def _fmt(v: float | None, spec: str) -> str:
@@ -48,6 +54,9 @@ def markdown(reports: dict[str, dict]) -> str:
         "`cpu` is `Sampler.sample` end to end (noise included); `cpu-bare` is "
         "`session.run` on pre-drawn inputs; `torch` draws noise with torch and runs the "
         "module eagerly. Median of interleaved calls.\n"
+    )
+    lines.append(
+        "The text family's decoding speed (characters per second) is in `text_latency.md`.\n"
     )
     for fam, d in reports.items():
         ceil = ", ".join(f"{k} {v:.0f}" for k, v in d["ceilings_gflops"].items())
@@ -91,7 +100,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
-    ap.add_argument("--families", default=",".join(STANDARD))
+    ap.add_argument("--families", default=",".join((*STANDARD, *TEXT_FAMILIES)))
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--render", action="store_true", help="only re-render latency.md from JSON")
     args = ap.parse_args()
@@ -105,6 +114,11 @@ def main() -> None:
     reports = json.loads(existing.read_text()) if existing.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for fam in args.families.split(","):
+            if fam in TEXT_FAMILIES:
+                from text_latency import measure  # benchmarks/text_latency.py, beside this
+
+                measure(args.out, threads=args.threads or 2, budget_s=max(args.budget, 1.0))
+                continue
             data, overrides = STANDARD[fam]
             run = Path(tmp) / fam
             train(run, fam, data, overrides=overrides, device="cpu", sample_every=10**6)
@@ -123,6 +137,8 @@ def main() -> None:
             )
             reports[fam] = report.to_dict()
             print(markdown({fam: reports[fam]}), flush=True)
+    if not reports:  # only text was asked for
+        return
     (args.out / "latency.json").write_text(json.dumps(reports, indent=1))
     (args.out / "latency.md").write_text(markdown(reports))
     print(f"wrote {args.out / 'latency.json'} and {args.out / 'latency.md'}")

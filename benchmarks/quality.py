@@ -1,12 +1,15 @@
 """Sample quality of each family's defaults, measured by ``genedge eval`` against its targets.
 
 Trains each row with the family's default settings (plus the row's data), evaluates the run
-with :func:`genedge.eval.evaluate.evaluate`, checks the figures against the targets of the
-quality table, and writes ``benchmarks/results/quality.json``, ``quality.md`` and one sample
-grid per row under ``benchmarks/results/quality/``.
+with :func:`genedge.eval.evaluate.evaluate` (text rows: exports the run and scores the artifact
+with :func:`genedge.eval.text_metrics.evaluate_text_file`, torch-free), checks the figures
+against the targets of the quality table, and writes ``benchmarks/results/quality.json``,
+``quality.md`` and one sample grid per row (text rows: a ``.txt`` of samples) under
+``benchmarks/results/quality/``.
 
     .venv/bin/python benchmarks/quality.py [--rows gan-ring8,gan-grid25] [--threads 2]
         [--set steps=100] [--out DIR]
+    .venv/bin/python benchmarks/quality.py --rows text-shakespeare   # the text row alone
 
 Wall times depend on the machine and on whatever else runs on it; the results name the CPU,
 core count and thread setting. Training budgets are the issue's, on 2 CPU cores.
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from genedge.eval.evaluate import evaluate
+from genedge.eval.text_metrics import evaluate_text_file
 from genedge.train.loop import train
 
 RESULTS = Path(__file__).parent / "results"
@@ -144,7 +148,56 @@ ROWS: tuple[Row, ...] = (
         # 10000 steps); the scores pass with both (see NOTES).
         threads=1,
     ),
+    # Scored through the exported artifact (torch-free): the full held-out text (each play's
+    # last 5 %), and 256 samples of 300 characters beside as many real held-out pieces.
+    Row(
+        "text-shakespeare",
+        "text",
+        "shakespeare",
+        600,
+        (Target("heldout_nats", "held-out loss <= 1.60 nats/char", _at_most(1.60)),),
+        eval_n=256,
+        published="nanoGPT char-level Tiny Shakespeare: ~1.88 (CPU recipe), ~1.47 (GPU)",
+    ),
 )
+
+#: Samples written beside a text row's results (``quality/<row>.txt``).
+TEXT_SAMPLES = 4
+TEXT_SAMPLE_LENGTH = 400
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """One metric's value and floor, as the checks read them."""
+
+    value: float
+    floor: float | None
+
+
+def _evaluate_text_row(
+    row: Row, run_dir: Path, threads: int, seed: int
+) -> tuple[Callable[[str], _Figure], dict[str, Any]]:
+    """Export a text run, score the artifact, and write its samples beside the run."""
+    from genedge.export.text_export import export_text_run
+    from genedge.runtime.text import TextSampler
+
+    artifact = run_dir.with_suffix(".onnx")
+    export_text_run(run_dir, artifact)
+    report = evaluate_text_file(
+        artifact, row.eval_data or row.data, backend="cpu", threads=threads, n=row.eval_n, seed=seed
+    )
+    sampler = TextSampler(artifact, backend="cpu", threads=threads)
+    texts = sampler.generate(
+        "", n=TEXT_SAMPLES, length=TEXT_SAMPLE_LENGTH, temperature=0.8, seed=seed
+    )
+    sep = "\n" + "-" * 40 + "\n"
+    (run_dir / "samples.txt").write_text(sep.join(texts) + "\n", encoding="utf-8")
+
+    def figure(key: str) -> _Figure:
+        value, floor = report.metric(key)
+        return _Figure(value, floor)
+
+    return figure, report.to_dict()
 
 
 def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed: int) -> dict:
@@ -165,11 +218,17 @@ def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed:
     )
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = evaluate(run_dir, row.eval_data or row.data, n=row.eval_n, seed=seed, threads=threads)
+    if row.family == "text":
+        metric, report_dict = _evaluate_text_row(row, run_dir, threads, seed)
+    else:
+        report = evaluate(
+            run_dir, row.eval_data or row.data, n=row.eval_n, seed=seed, threads=threads
+        )
+        metric, report_dict = report.metric, report.to_dict()
     eval_s = time.perf_counter() - t0
     checks = []
     for t in row.targets:
-        m = report.metric(t.metric)
+        m = metric(t.metric)
         checks.append(
             {
                 "metric": t.metric,
@@ -197,7 +256,7 @@ def run_row(row: Row, work: Path, threads: int, overrides: dict[str, Any], seed:
         "published": row.published,
         "checks": checks,
         "passed": all(c["passed"] for c in checks),
-        "report": report.to_dict(),
+        "report": report_dict,
         "_run_dir": str(run_dir),
     }
 
@@ -284,7 +343,10 @@ def markdown(results: list[dict], machine: dict) -> str:
         cells = ", ".join(
             f"{m['key']} {_fmt(m['value'])} / {_fmt(m['floor'])}" for m in r["report"]["metrics"]
         )
-        lines.append(f"- **{r['row']}** ({r['published']}): {cells}; grid `quality/{r['row']}.png`")
+        shown = f"samples `quality/{r['row']}.txt`" if r["family"] == "text" else "grid"
+        if r["family"] != "text":
+            shown += f" `quality/{r['row']}.png`"
+        lines.append(f"- **{r['row']}** ({r['published']}): {cells}; {shown}")
     return "\n".join(lines) + "\n" + NOTES
 
 
@@ -318,9 +380,10 @@ def merge(sources: list[Path], out: Path) -> None:
         machine = machine or src_machine
         for r in src_rows:
             rows[r["row"]] = r
-            grid = src.parent / "quality" / f"{r['row']}.png"
-            if src.parent.resolve() != out.resolve() and grid.exists():
-                shutil.copyfile(grid, out / "quality" / grid.name)
+            for suffix in (".png", ".txt"):
+                grid = src.parent / "quality" / f"{r['row']}{suffix}"
+                if src.parent.resolve() != out.resolve() and grid.exists():
+                    shutil.copyfile(grid, out / "quality" / grid.name)
     _write_results(out, rows, machine)
 
 
@@ -382,9 +445,11 @@ def main() -> None:
             continue
         print(f"== {row.name}: training {row.family} on {row.data} ...", flush=True)
         r = run_row(row, work, row.threads or args.threads, overrides, args.seed)
-        shutil.copyfile(
-            Path(r.pop("_run_dir")) / "samples" / "latest.png", grids / f"{row.name}.png"
-        )
+        run_dir = Path(r.pop("_run_dir"))
+        if row.family == "text":
+            shutil.copyfile(run_dir / "samples.txt", grids / f"{row.name}.txt")
+        else:
+            shutil.copyfile(run_dir / "samples" / "latest.png", grids / f"{row.name}.png")
         results[row.name] = r
         for c in r["checks"]:
             print(

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from genedge.cli._app import int_tuple, out, write_json
+from genedge.cli.text_reports import bench_text, is_text_artifact
 from genedge.runtime.errors import InputError
 
 
@@ -20,7 +21,17 @@ def _fmt(v: float | None, spec: str) -> str:
 def bench(
     model: Annotated[Path, typer.Argument(help="The .onnx artifact.")],
     against: Annotated[
-        Path | None, typer.Option("--against", help="Its run folder: adds PyTorch eager.")
+        str | None,
+        typer.Option(
+            "--against",
+            help="Its run folder, or your FILE.py:Name (docs/byom.md): adds PyTorch eager.",
+        ),
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option(help="--against FILE.py:Name: JSON keyword arguments.")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="--against FILE.py:Name: its weights.")
     ] = None,
     backends: Annotated[
         str,
@@ -29,27 +40,39 @@ def bench(
             "torch-cuda, torch-cuda-graph (rows with a reason where they cannot run)."
         ),
     ] = "torch,cpu,cpu-bare,torch-cuda,torch-cuda-graph,cuda,cuda-graph,ort-tensorrt,tensorrt",
-    batch_sizes: Annotated[str, typer.Option(help="Batch sizes (1 to 4096).")] = "1,16,256,1024",
+    batch_sizes: Annotated[
+        str | None,
+        typer.Option(help="Batch sizes (1 to 4096); default 1,16,256,1024, text models 1,64."),
+    ] = None,
     budget: Annotated[float, typer.Option(help="Timed seconds per backend and batch.")] = 1.0,
     threads: Annotated[int | None, typer.Option(help="onnxruntime CPU threads.")] = None,
     cold: Annotated[bool, typer.Option("--cold", help="Also time fresh-process starts.")] = False,
     precisions: Annotated[
         str,
-        typer.Option(help="Also export and time fp16,int8 (needs --against)."),
+        typer.Option(help="Also export and time fp16,int8 (needs --against RUN)."),
     ] = "",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Latency plot (PNG).")] = None,
 ) -> None:
     """Latency and throughput per backend and batch size, side by side with PyTorch eager."""
     from genedge.bench import plot_latency, run_bench
+    from genedge.bench.run import DEFAULT_BATCH_SIZES
 
     if budget <= 0:
         raise InputError("--budget must be positive")
+    sizes = None if batch_sizes is None else int_tuple(batch_sizes, "--batch-sizes")
+    if is_text_artifact(model):
+        bench_text(
+            model, against, batch_sizes=sizes, budget=budget, threads=threads, json_path=json_path
+        )
+        return
     report = run_bench(
         model,
         against,
+        init=init,
+        weights=weights,
         backends=tuple(b.strip() for b in backends.split(",") if b.strip()),
-        batch_sizes=int_tuple(batch_sizes, "--batch-sizes"),
+        batch_sizes=sizes or DEFAULT_BATCH_SIZES,
         budget_s=budget,
         threads=threads,
         cold=cold,

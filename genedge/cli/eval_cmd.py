@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from genedge.cli._app import Backend, out, write_json
+from genedge.cli.text_reports import eval_text, is_text_artifact, refuse_text_run
 
 
 def eval_(
@@ -25,10 +26,27 @@ def eval_(
         Backend, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")
     ] = Backend("auto"),
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch, onnxruntime).")] = None,
+    length: Annotated[
+        int | None,
+        typer.Option(help="Text models: characters per generated sample (default 300)."),
+    ] = None,
 ) -> None:
     """Offline sample-quality metrics, each beside its real-vs-real floor."""
     from genedge.eval.evaluate import evaluate
 
+    if is_text_artifact(source):
+        eval_text(
+            source,
+            data,
+            n=n,
+            length=length,
+            seed=seed,
+            backend=backend.value,
+            threads=threads,
+            json_path=json_path,
+        )
+        return
+    refuse_text_run(source, "eval")
     report = evaluate(source, data, n, seed, backend=backend.value, threads=threads)
     table = Table(title=f"eval: {escape(str(source))} ({report.family}) vs {escape(report.data)}")
     for col in ("metric", "value", "floor", "ratio", "better", "note"):
@@ -45,6 +63,8 @@ def eval_(
     out.print(table)
     for note in report.notes:
         out.print(f"note: {escape(note)}")
+    for u in report.unavailable:
+        out.print(f"unavailable: {escape(u.label)}: {escape(u.reason)}", soft_wrap=True)
     if json_path:
         write_json(json_path, json.dumps(report.to_dict(), indent=1))
         out.print(f"wrote {json_path}")

@@ -19,22 +19,39 @@ def open_sampler(
     source: Path, backend: str, threads: int | None, options: dict[str, Any] | None = None
 ) -> Any:
     """A runtime :class:`~genedge.runtime.Sampler` of an artifact, or PyTorch's of a run."""
+    from genedge.source import open_source
+
+    return open_source(source, backend, threads, options, encoder=False)
+
+
+def _is_text(source: Path) -> bool:
+    """Whether ``source`` is a text artifact, or a run folder of a text model."""
     if source.is_dir():
-        from genedge.train.reference import load_torch_sampler
+        from genedge.train.run import RUN_FILE, load_config
 
-        return load_torch_sampler(source)
-    from genedge.runtime import Sampler
+        return (source / RUN_FILE).is_file() and load_config(source).data_info.kind == "text"
+    if source.suffix != ".onnx" or not source.is_file():
+        return False  # the image path reports what is wrong with it
+    from genedge.runtime.artifact import read_manifest
 
-    return Sampler(source, backend=backend, threads=threads, backend_options=options)
+    return read_manifest(source).output_kind == "text"
 
 
 def sample(
     source: Annotated[Path, typer.Argument(help="An .onnx artifact, or a run folder (PyTorch).")],
-    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 64,
+    n: Annotated[
+        int | None, typer.Option("-n", help="Number of samples (default 64; text models: 1).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Noise seed (same seed, same samples).")] = None,
     out_path: Annotated[
-        Path, typer.Option("--out", "-o", help=".png, .npy, .npz, .csv, .wav or a folder.")
-    ] = Path("samples.png"),
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help=".png, .npy, .npz, .csv, .wav or a folder (default samples.png); text models: "
+            ".txt, .jsonl or - for stdout (the default).",
+        ),
+    ] = None,
     labels: Annotated[
         str | None,
         typer.Option(
@@ -45,7 +62,10 @@ def sample(
     class_: Annotated[
         int | None, typer.Option("--class", help="One class for all samples.")
     ] = None,
-    length: Annotated[int | None, typer.Option(help="Sequence length (sequence models).")] = None,
+    length: Annotated[
+        int | None,
+        typer.Option(help="Sequence length (sequence models); characters (text, default 200)."),
+    ] = None,
     truncation: Annotated[
         float | None, typer.Option(help="Truncate latents to [-psi, psi].")
     ] = None,
@@ -64,6 +84,20 @@ def sample(
     check_finite: Annotated[bool, typer.Option(help="Fail if any sample is NaN/Inf.")] = False,
     sample_rate: Annotated[int, typer.Option(help=".wav: frames per second.")] = 8000,
     feature: Annotated[int, typer.Option(help=".wav: the sequence feature to play.")] = 0,
+    prompt: Annotated[str, typer.Option(help="Text models: the text to continue.")] = "",
+    temperature: Annotated[
+        float, typer.Option(help="Text models: logits / temperature; 0 is greedy.")
+    ] = 0.8,
+    top_k: Annotated[
+        int | None, typer.Option(help="Text models: sample among the k likeliest characters.")
+    ] = None,
+    top_p: Annotated[
+        float | None,
+        typer.Option(help="Text models: sample among the likeliest characters holding p."),
+    ] = None,
+    stop: Annotated[
+        list[str], typer.Option(help="Text models: end a sample at this string (repeatable).")
+    ] = [],  # noqa: B006 - typer needs a literal default
 ) -> None:
     """Generate samples from an artifact (torch-free) or from a run folder (PyTorch reference)."""
     import numpy as np
@@ -71,7 +105,30 @@ def sample(
     from genedge.runtime.sampler import check_count
     from genedge.runtime.writers import write_samples
 
-    n = check_count(n)
+    if _is_text(source):
+        from genedge.cli.sample_text import open_text_sampler, sample_text
+
+        if labels is not None or class_ is not None or truncation is not None:
+            raise InputError("--labels, --class and --truncation do not apply to text models")
+        sample_text(
+            open_text_sampler(source, backend.value, threads, parse_set(backend_option)),
+            "-" if out_path is None else out_path,
+            prompt=prompt,
+            n=check_count(1 if n is None else n),
+            length=200 if length is None else length,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            stop=stop,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        return
+    if prompt or top_k is not None or top_p is not None or stop or temperature != 0.8:
+        raise InputError(
+            "--prompt, --temperature, --top-k, --top-p and --stop apply to text models only"
+        )
+    n = check_count(64 if n is None else n)
     sampler = open_sampler(source, backend.value, threads, parse_set(backend_option))
     chosen: Any = int_list(labels, "--labels")
     if class_ is not None:
@@ -89,14 +146,19 @@ def sample(
 
     t0 = time.perf_counter()
     path = write_samples(
-        out_path, chunks(), sampler.manifest, n, sample_rate=sample_rate, feature=feature
+        out_path or "samples.png",
+        chunks(),
+        sampler.manifest,
+        n,
+        sample_rate=sample_rate,
+        feature=feature,
     )
     if check_finite and bad[0]:
         path.unlink(missing_ok=True)
         raise InputError(f"{bad[0]} sample values are NaN or Inf; nothing written")
     dt = time.perf_counter() - t0
     out.print(f"wrote {n} samples to {path} in {dt:.2f}s ({sampler.backend})")
-    out.print(f"backend: {escape(getattr(sampler, 'backend_selection', sampler.backend))}")
+    out.print(f"backend: {escape(sampler.backend_selection)}")
 
 
 def reconstruct(

@@ -9,12 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from genedge.cli._app import Device, err, fail, out, parse_set
+from genedge.cli._app import Device, FamilyName, err, fail, out, parse_set
 from genedge.runtime.errors import GenedgeError
 
 
 def train(
-    family: Annotated[str, typer.Argument(help="Model family: gan, dcgan, cgan, vae or rgan.")],
+    family: Annotated[
+        FamilyName,
+        typer.Argument(
+            help="Model family: genedge's own or one another package declares (docs/families.md)."
+        ),
+    ],
     data: Annotated[str, typer.Option("--data", "-d", help="Built-in data set or a path.")] = "",
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run folder to create.")] = Path(
         "runs/run"
@@ -59,6 +64,7 @@ def train(
     from genedge.train import preflight
 
     device_name: str = device.value
+    family_name: str = family.value
     overrides = {"steps": steps, "batch_size": batch_size, "lr": lr, **parse_set(set_)}
     preflight.check_train_request(data, resume, nproc)
     if preflight.launches_workers(nproc):
@@ -82,7 +88,7 @@ def train(
             "lr": lr,
         }
         args = preflight.worker_args(
-            family, data, out_dir, options, set_, {"resume": resume, "quiet": quiet}
+            family_name, data, out_dir, options, set_, {"resume": resume, "quiet": quiet}
         )
         try:
             ddp.launch_local(nproc, args)
@@ -90,7 +96,7 @@ def train(
             raise fail(str(e), e.exit_code if e.exit_code > 0 else 1) from None
         return
     _train_here(
-        family,
+        family_name,
         data,
         out_dir,
         overrides,
@@ -194,7 +200,9 @@ def _train_here(
             progress.stop()
     if world.is_main:
         where = f" on {world.world_size} processes" if world.distributed else ""
+        samples = out_dir / "samples"
+        shown = f", samples in {samples}" if samples.is_dir() else ""
         out.print(
             f"trained {family}{where} in {time.perf_counter() - t0:.1f}s -> {out_dir} "
-            f"(checkpoint {meta.name}, samples in {out_dir / 'samples'})"
+            f"(checkpoint {meta.name}{shown})"
         )

@@ -32,9 +32,10 @@ from genedge.export.parity import ParityReport, check_parity
 from genedge.export.precision import check_precision, convert_precision
 from genedge.export.quality_gate import QualityCheck, check_quality
 from genedge.runtime.errors import GenedgeError
-from genedge.runtime.manifest import GraphSpec
+from genedge.runtime.manifest import GraphSpec, contract_from_hparams
 from genedge.train.describe import manifest_for_run
 from genedge.train.reference import TorchBackend
+from genedge.train.run import load_config
 from genedge.train.run_folder import load_trained
 from genedge.train.torch_feeds import torch_inputs
 
@@ -159,6 +160,20 @@ def export_run(
         QualityError: The reduced-precision artifact samples worse than fp32 (nothing is
             written unless ``force``).
     """
+    if load_config(run_dir).data_info.kind == "text":
+        # A text model exports a step graph and is checked on logits, state and decoded text.
+        from genedge.export.text_export import export_text_run
+
+        return export_text_run(
+            run_dir,
+            out,
+            batch_sizes=batch_sizes,
+            lengths=lengths,
+            atol=atol,
+            rtol=rtol,
+            force=force,
+            precision=precision,
+        )
     check_precision(precision)
     out, _ = check_target(out)
     cfg, family, models, step = load_trained(run_dir)
@@ -169,11 +184,14 @@ def export_run(
         )
         for role, g in base.graphs.items()
     }
-    manifest = base.with_updates(graphs=graphs, precision=precision)
+    # 1.3: what readers used to take from the provenance's hparams is contract now.
+    manifest = base.with_updates(
+        graphs=graphs, precision=precision, **contract_from_hparams(cfg.hparams)
+    )
     if not lengths and manifest.default_length:
         # One artifact serves every length: check the training length and a longer, odd one.
         lengths = (manifest.default_length, 2 * manifest.default_length + 3)
-    modules = family.export_modules(models, cfg.hparams, cfg.data_info)
+    modules = family.export_modules(models, family.from_hparams(cfg.hparams), cfg.data_info)
 
     protos: dict[str, onnx.ModelProto] = {}
     for role, graph in graphs.items():
@@ -184,7 +202,7 @@ def export_run(
             raise LintError(f"exported {role} graph is unsafe: " + "; ".join(problems))
         protos[role] = proto
     reference = {
-        role: TorchBackend(modules[role], [t.name for t in g.inputs]) for role, g in graphs.items()
+        role: TorchBackend(modules[role], g.inputs, g.outputs) for role, g in graphs.items()
     }
 
     def judge(sampler: Path) -> QualityCheck:
@@ -226,14 +244,27 @@ def verify_artifact(
 
     path = Path(path)
     manifest = read_manifest(path)
+    if manifest.output_kind == "text":
+        from genedge.export.text_export import verify_text_artifact
+
+        return verify_text_artifact(
+            path,
+            run_dir,
+            backend=backend,
+            batch_sizes=batch_sizes,
+            lengths=lengths,
+            atol=atol,
+            rtol=rtol,
+            check_finite=check_finite,
+        )
     cfg, family, models, _ = load_trained(run_dir)
     if cfg.family != manifest.family:
         raise GenedgeError(
             f"{path.name} is a {manifest.family} model but {run_dir} trained a {cfg.family}"
         )
-    modules = family.export_modules(models, cfg.hparams, cfg.data_info)
+    modules = family.export_modules(models, family.from_hparams(cfg.hparams), cfg.data_info)
     reference = {
-        role: TorchBackend(modules[role], [t.name for t in g.inputs])
+        role: TorchBackend(modules[role], g.inputs, g.outputs)
         for role, g in manifest.graphs.items()
     }
     candidate = {

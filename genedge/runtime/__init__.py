@@ -18,6 +18,7 @@ from genedge.runtime.errors import (
 )
 from genedge.runtime.manifest import Manifest
 from genedge.runtime.sampler import Sampler
+from genedge.runtime.text import TextSampler
 
 __all__ = [
     "ArtifactError",
@@ -29,5 +30,6 @@ __all__ = [
     "ManifestError",
     "OutputError",
     "Sampler",
+    "TextSampler",
     "read_manifest",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genedge.runtime.describe_text import text_latent, text_rows
 from genedge.runtime.errors import GenedgeError
 from genedge.runtime.manifest import Manifest, TensorSpec
 
@@ -49,13 +50,15 @@ def _dims(t: TensorSpec) -> str:
 def latent_text(manifest: Manifest) -> str:
     """The sampler's latent input, e.g. ``"z: 100x1x1 normal"``, for any family and rank.
 
-    A self-conditioned model (``clusters`` in its hyper-parameters) has one latent value per
+    A self-conditioned model (the manifest's ``clusters``, schema 1.3) has one latent value per
     vector that picks a k-means cluster; the text spells that out.
     """
+    if manifest.output_kind == "text":
+        return text_latent(manifest)
     latent = manifest.sampler.input("latent")
     text = f"{manifest.latent_dim}" if latent is None else f"{latent.name}: {_dims(latent)}"
     text += " normal"
-    clusters = int(manifest.provenance.get("hparams", {}).get("clusters", 0) or 0)
+    clusters = manifest.clusters
     if clusters:
         text += (
             f" ({manifest.latent_dim - 1} noise + 1 that picks one of {clusters} k-means clusters)"
@@ -106,6 +109,7 @@ def describe_artifact(path: Path, manifest: Manifest) -> list[tuple[str, str]]:
         ("latent", latent_text(m)),
         ("sample", f"{m.output_kind} {tuple(m.sample_shape)}, data range {m.value_range}"),
         ("classes", str(m.num_classes) if m.num_classes else "-"),
+        *text_rows(m),
         ("size", kib(artifact_size(path, m))),
     ]
     for role, g in m.graphs.items():

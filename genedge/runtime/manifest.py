@@ -26,30 +26,39 @@ version are optional, so older artifacts keep loading):
   from a user's ``nn.Module`` by ``export_module``), ``"onnx"`` (an ONNX file given a manifest by
   ``genedge wrap``), or absent for a run genedge trained. A 1.1 reader refuses the new roles
   by name; 1.0 and 1.1 artifacts load unchanged.
+- 1.3: fields promoted from training provenance to contract, and the ``text`` output kind.
+  ``clusters`` (int, 0 when off): a self-conditioned sampler's k-means clusters, picked by the
+  latent's last value. ``likelihood`` (``"bernoulli"``, ``"gaussian"`` or ``null``): the
+  decoder's likelihood for models with an encoder (VAEs). Whether a model can encode is the
+  presence of an ``encoder`` graph with a ``data`` input (:attr:`Manifest.can_encode`), never
+  its family. Where the fields are absent (1.0-1.2), the reader takes them from
+  ``provenance.hparams``, where those versions kept them (:func:`contract_from_hparams`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
 
 from genedge import __version__
 from genedge.runtime.errors import ManifestError
 
 METADATA_KEY = "genedge.manifest"
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 #: The families genedge trains itself. The runtime accepts any other family name too: it works
 #: by the graphs' input roles and the output kind, never by the family.
-FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan")
+FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan", "text")
 _FAMILY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 #: What an input of a graph is for; the runtime builds each input from its role.
-INPUT_ROLES = ("latent", "label", "state", "data", "noise", "truncation")
-OUTPUT_KINDS = ("image", "points", "sequence", "vector")
+INPUT_ROLES = ("latent", "label", "state", "data", "noise", "truncation", "tokens")
+OUTPUT_KINDS = ("image", "points", "sequence", "vector", "text")
 PRECISIONS = ("fp32", "fp16", "int8")
 DTYPES = ("float32", "float16", "int64", "int32")
+#: Known values of ``likelihood`` (1.3); a newer minor version may add others.
+LIKELIHOODS = ("bernoulli", "gaussian")
 
 Dim = int | str  # a fixed size, or a symbolic name such as "batch" or "length"
 
@@ -215,6 +224,64 @@ class Companion:
 
 
 @dataclass(frozen=True)
+class TextSpec:
+    """How a text model's step graph is driven (schema 1.3, output kind ``text``).
+
+    Attributes:
+        vocab: The token characters: token ``i`` is ``vocab[i]`` (distinct characters).
+        unknown: The character a prompt character outside ``vocab`` becomes; ``None``
+            refuses such prompts.
+        tokens: The ``tokens`` input, int64 ``(batch, length)``.
+        state: The recurrent state input (zeros to start), and ``state_out`` the output that
+            carries it to the next call; ``state_shape`` is their shape.
+        logits: The output of next-token logits, ``(batch, length, len(vocab))``.
+        bos: The character fed first when the prompt is empty; ``None``: a prompt is needed.
+        eos: A character that ends a sequence when sampled; ``None``: only ``length`` and
+            stop strings do.
+    """
+
+    vocab: str
+    tokens: str
+    state: str
+    state_out: str
+    state_shape: tuple[Dim, ...]
+    logits: str
+    unknown: str | None = None
+    bos: str | None = None
+    eos: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Any, graph: GraphSpec) -> TextSpec:
+        _require(d, ("vocab", "tokens", "state", "state_out", "state_shape", "logits"), "text")
+        vocab = d["vocab"]
+        if not isinstance(vocab, str) or len(vocab) < 2 or len(set(vocab)) != len(vocab):
+            raise ManifestError("text.vocab must be a string of at least 2 distinct characters")
+        for key in ("unknown", "bos", "eos"):
+            c = d.get(key)
+            if c is not None and not (isinstance(c, str) and len(c) == 1 and c in vocab):
+                raise ManifestError(f"text.{key} must be null or one character of text.vocab")
+        ins = {t.name for t in graph.inputs}
+        outs = {t.name for t in graph.outputs}
+        for key, names in (("tokens", ins), ("state", ins), ("state_out", outs), ("logits", outs)):
+            if d[key] not in names:
+                raise ManifestError(f"text.{key} {d[key]!r} is not a tensor of the sampler graph")
+        shape = d["state_shape"]
+        if not isinstance(shape, list) or not all(isinstance(s, (int, str)) for s in shape):
+            raise ManifestError("text.state_shape must be a list of sizes or axis names")
+        return cls(
+            vocab=vocab,
+            tokens=d["tokens"],
+            state=d["state"],
+            state_out=d["state_out"],
+            state_shape=tuple(shape),
+            logits=d["logits"],
+            unknown=d.get("unknown"),
+            bos=d.get("bos"),
+            eos=d.get("eos"),
+        )
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything the runtime needs to know about an artifact set.
 
@@ -238,6 +305,13 @@ class Manifest:
         genedge_version: genedge version that wrote it.
         companion: Set only in a companion graph's file (schema 1.1): which graph the file is
             and the artifact it belongs to. ``None`` in the artifact's own file.
+        clusters: Self-conditioning (schema 1.3): the number of k-means clusters the latent's
+            last value picks from; 0 when the model is not self-conditioned.
+        likelihood: The decoder's likelihood for models with an encoder (schema 1.3):
+            ``"bernoulli"`` or ``"gaussian"``; ``None`` for other models or when unknown.
+        text: Text models (schema 1.3, output kind ``text``): the vocabulary, the rule for
+            unseen characters and the step graph's token and state tensors
+            (:class:`TextSpec`); ``None`` for every other model.
     """
 
     family: str
@@ -256,11 +330,21 @@ class Manifest:
     schema_version: str = SCHEMA_VERSION
     genedge_version: str = __version__
     companion: Companion | None = None
+    clusters: int = 0
+    likelihood: str | None = None
+    text: TextSpec | None = None
 
     @property
     def sampler(self) -> GraphSpec:
         """The graph that turns latents (and labels) into samples."""
         return self.graphs["sampler"]
+
+    @property
+    def can_encode(self) -> bool:
+        """Whether the set has an ``encoder`` graph that takes ``data`` (a VAE's): what makes a
+        model encode, reconstruct and repair, whatever its family."""
+        encoder = self.graphs.get("encoder")
+        return encoder is not None and encoder.input("data") is not None
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -275,6 +359,8 @@ class Manifest:
         d = asdict(self)
         if self.companion is None:
             del d["companion"]  # as in 1.0: only a companion's file has the field
+        if self.text is None:
+            del d["text"]  # 1.3: only text models have the section
         for g in d["graphs"].values():
             if g["memory"] is None:
                 del g["memory"]
@@ -340,6 +426,17 @@ class Manifest:
         companion = d.get("companion")
         if companion is not None:
             companion = Companion.from_dict(companion, graphs)
+        # 1.0-1.2 kept these in the training provenance only: read them from there.
+        promoted = {**contract_from_hparams(d.get("provenance", {}).get("hparams")), **d}
+        clusters = promoted["clusters"]
+        if not isinstance(clusters, int) or isinstance(clusters, bool) or clusters < 0:
+            raise ManifestError("manifest: clusters must be a non-negative integer")
+        likelihood = promoted["likelihood"]
+        if likelihood is not None and not isinstance(likelihood, str):
+            raise ManifestError("manifest: likelihood must be a name or null")
+        text = d.get("text")
+        if (text is None) != (d["output_kind"] != "text"):
+            raise ManifestError("manifest: output kind text and a text section go together")
         return cls(
             family=d["family"],
             graphs=graphs,
@@ -357,7 +454,38 @@ class Manifest:
             schema_version=version,
             genedge_version=str(d.get("genedge_version", "")),
             companion=companion,
+            clusters=clusters,
+            likelihood=likelihood,
+            text=None if text is None else TextSpec.from_dict(text, graphs["sampler"]),
         )
+
+
+def contract_from_hparams(hparams: object) -> dict[str, Any]:
+    """The 1.3 contract fields a run's hyper-parameters imply: ``clusters`` and ``likelihood``.
+
+    The exporter writes them from a trained run's hyper-parameters; a reader of a 1.0-1.2
+    manifest, which kept them only in ``provenance.hparams``, takes them from there.
+
+    Args:
+        hparams: The run's hyper-parameters: a mapping or a family's typed config (a
+            dataclass); anything else counts as none.
+
+    Returns:
+        ``{"clusters": int, "likelihood": str | None}``: 0 and ``None`` where not set.
+
+    Example:
+        >>> contract_from_hparams({"clusters": 8, "lr": 2e-4})
+        {'clusters': 8, 'likelihood': None}
+    """
+    if is_dataclass(hparams) and not isinstance(hparams, type):
+        hparams = asdict(hparams)
+    hp = hparams if isinstance(hparams, dict) else {}
+    clusters = hp.get("clusters") or 0
+    likelihood = hp.get("likelihood")
+    return {
+        "clusters": int(clusters) if isinstance(clusters, (int, float)) else clusters,
+        "likelihood": likelihood,
+    }
 
 
 def _require(d: Any, keys: tuple[str, ...], where: str) -> None:

@@ -39,6 +39,9 @@ class DataInfo:
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
     size: int = 0
+    #: Text data: the token characters, sorted by code point (``""`` for other kinds, and in
+    #: run files written before text data existed).
+    vocab: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataInfo:
@@ -50,6 +53,7 @@ class DataInfo:
             num_classes=int(d.get("num_classes", 0)),
             class_names=tuple(d.get("class_names", ())),
             size=int(d.get("size", 0)),
+            vocab=str(d.get("vocab", "")),
         )
 
 

@@ -12,6 +12,7 @@ import torch
 from genedge import __version__
 from genedge.runtime.errors import InputError
 from genedge.train.data import Dataset
+from genedge.train.data.text import TextDataset
 from genedge.train.families import get_family
 from genedge.train.families.base import Family
 from genedge.train.parallel.batch import default_global_batch, scaled_lr
@@ -28,13 +29,19 @@ def data_info(ds: Dataset) -> DataInfo:
         num_classes=int(ds.num_classes),
         class_names=tuple(ds.class_names),
         size=len(ds),
+        vocab=ds.vocab if isinstance(ds, TextDataset) else "",
     )
 
 
-def parse_override(family: Family, defaults: dict[str, Any], key: str, value: Any) -> Any:
-    if key not in defaults:
+def parse_override(family: Family[Any], settings: dict[str, Any], key: str, value: Any) -> Any:
+    """``value`` once ``key`` is checked to be one of ``settings`` (a run's ``hparams``).
+
+    Raises:
+        InputError: ``key`` is not one of them, naming them.
+    """
+    if key not in settings:
         raise InputError(
-            f"{family.name} has no setting {key!r}; settings: {', '.join(sorted(defaults))}"
+            f"{family.name} has no setting {key!r}; settings: {', '.join(sorted(settings))}"
         )
     return value
 
@@ -66,27 +73,26 @@ def new_config(
     family = get_family(family_name)
     info = data_info(ds)
     family.check_data(info)
-    hp = family.defaults(info)
-    given = set()
-    for k, v in overrides.items():
-        if v is not None:
-            hp[k] = parse_override(family, hp, k, v)
-            given.add(k)
-    scaling: dict[str, Any] = {}
-    if world_size > 1 and "batch_size" not in given:
-        ref = int(hp["batch_size"])
+    asked = {k: v for k, v in overrides.items() if v is not None}
+    # Checked and typed by the family: an unknown key or a bad value is one line.
+    config = family.config(asked, info)
+    ref = family.common(config).batch_size
+    batch = ref
+    if world_size > 1 and "batch_size" not in asked:
         batch = default_global_batch(ref, world_size)
-        if batch != ref:
-            hp["batch_size"] = batch
-            scaling = {"reference_batch": ref, "batch_size": batch, "rule": "sqrt"}
-            for k in LR_KEYS:
-                if k in hp and k not in given:
-                    scaling[f"reference_{k}"] = float(hp[k])
-                    hp[k] = scaled_lr(float(hp[k]), batch, ref)
+    scaling: dict[str, Any] = {}
+    if batch != ref:
+        # Rates by name, so that any family's (typed or not) follow the batch.
+        settings = family.config_dict(config)
+        rates = {k: float(settings[k]) for k in LR_KEYS if k in settings and k not in asked}
+        scaling = {"reference_batch": ref, "batch_size": batch, "rule": "sqrt"}
+        scaling.update({f"reference_{k}": v for k, v in rates.items()})
+        scaled = {k: scaled_lr(v, batch, ref) for k, v in rates.items()}
+        config = family.config({**asked, "batch_size": batch, **scaled}, info)
     return RunConfig(
         family=family_name,
         data=data,
-        hparams=hp,
+        hparams=family.config_dict(config),
         data_info=info,
         preprocessing=minmax(info.value_range, family.model_range),
         seed=seed,

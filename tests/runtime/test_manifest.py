@@ -90,11 +90,11 @@ def test_garbage_is_a_manifest_error(text: str) -> None:
 # --- schema 1.1: companion ------------------------------------------------------------------
 
 
-def test_new_manifests_are_schema_1_2_and_omit_companion_unless_set() -> None:
+def test_new_manifests_are_schema_1_3_and_omit_companion_unless_set() -> None:
     from genedge.runtime.manifest import SCHEMA_VERSION
 
     d = json.loads(_manifest().to_json())
-    assert SCHEMA_VERSION == "1.2" and d["schema_version"] == "1.2"
+    assert SCHEMA_VERSION == "1.3" and d["schema_version"] == "1.3"
     assert "companion" not in d
 
 
@@ -130,3 +130,72 @@ def test_invalid_companions_are_refused(companion: object, message: str) -> None
     d["companion"] = companion
     with pytest.raises(ManifestError, match=message):
         Manifest.from_json(json.dumps(d))
+
+
+# --- schema 1.3: provenance promoted to contract ---------------------------------------------
+
+
+def test_clusters_and_likelihood_are_manifest_fields() -> None:
+    m = _manifest(clusters=8, likelihood="bernoulli")
+    d = json.loads(m.to_json())
+    assert d["clusters"] == 8 and d["likelihood"] == "bernoulli"
+    assert Manifest.from_json(m.to_json()) == m
+
+
+def test_a_1_3_manifest_reads_its_fields_not_the_provenance() -> None:
+    """The contract wins: hyper-parameters are only a record of the training."""
+    d = json.loads(_manifest(clusters=0, likelihood="gaussian").to_json())
+    d["provenance"] = {"hparams": {"clusters": 5, "likelihood": "bernoulli"}}
+    m = Manifest.from_json(json.dumps(d))
+    assert (m.clusters, m.likelihood) == (0, "gaussian")
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_older_manifests_take_the_fields_from_the_provenance(version: str) -> None:
+    d = json.loads(_manifest().to_json())
+    del d["clusters"], d["likelihood"]
+    d["schema_version"] = version
+    d["provenance"] = {"hparams": {"clusters": 5, "likelihood": "bernoulli", "lr": 1e-3}}
+    m = Manifest.from_json(json.dumps(d))
+    assert (m.clusters, m.likelihood) == (5, "bernoulli")
+    d["provenance"] = {"hparams": {"lr": 1e-3}}
+    assert (Manifest.from_json(json.dumps(d)).clusters, m.schema_version) == (0, version)
+    del d["provenance"]
+    assert Manifest.from_json(json.dumps(d)).likelihood is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(clusters=-1), "clusters must be a non-negative integer"),
+        (lambda d: d.update(clusters="8"), "clusters must be a non-negative integer"),
+        (lambda d: d.update(clusters=True), "clusters must be a non-negative integer"),
+        (lambda d: d.update(likelihood=3), "likelihood must be a name or null"),
+    ],
+)
+def test_invalid_contract_fields_are_refused(edit, message: str) -> None:
+    d = json.loads(_manifest().to_json())
+    edit(d)
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(json.dumps(d))
+
+
+def test_encoding_is_the_encoder_graph_not_the_family() -> None:
+    assert _manifest().can_encode
+    assert _manifest(family="my-own-vae").can_encode
+    sampler_only = _manifest()
+    sampler_only = sampler_only.with_updates(graphs={"sampler": sampler_only.sampler})
+    assert not sampler_only.with_updates(family="vae").can_encode
+
+
+def test_latent_text_reads_clusters_from_old_and_new_manifests() -> None:
+    from genedge.runtime.describe import latent_text
+
+    new = _manifest(clusters=4)
+    d = json.loads(_manifest().to_json())
+    del d["clusters"], d["likelihood"]
+    d["schema_version"], d["provenance"] = "1.2", {"hparams": {"clusters": 4}}
+    old = Manifest.from_json(json.dumps(d))
+    want = "z: 100 normal (99 noise + 1 that picks one of 4 k-means clusters)"
+    assert latent_text(new) == latent_text(old) == want
+    assert latent_text(_manifest()) == "z: 100 normal"

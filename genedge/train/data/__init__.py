@@ -26,6 +26,13 @@ from genedge.train.data.builtin import (
 from genedge.train.data.csvfile import read_csv
 from genedge.train.data.dataset import Dataset, Read, check_n, make_dataset
 from genedge.train.data.images import IMAGE_SUFFIXES, read_image_folder
+from genedge.train.data.text import (
+    TEXT_BUILTINS,
+    TEXT_SUFFIXES,
+    TextDataset,
+    is_text_folder,
+    load_text,
+)
 
 __all__ = [
     "BUILTINS",
@@ -33,7 +40,9 @@ __all__ = [
     "DEFAULT_GENERATED",
     "IMAGE_SUFFIXES",
     "SPLITS",
+    "TEXT_BUILTINS",
     "Dataset",
+    "TextDataset",
     "load_dataset",
 ]
 
@@ -58,7 +67,10 @@ def load_dataset(
     Args:
         spec: A name from :data:`BUILTINS` (``mnist`` and ``digits`` also as ``NAME:train`` and
             ``NAME:test``, a fixed 80/20 split), or a path to a ``.npy`` / ``.npz`` / ``.csv``
-            file or a folder of images (one subfolder per class for labelled images).
+            file or a folder of images (one subfolder per class for labelled images). Text
+            (a :class:`TextDataset`, see :mod:`genedge.train.data.text`): the built-in
+            ``shakespeare``, a UTF-8 ``.txt`` file, a folder of ``.txt`` files or a ``.jsonl``
+            file with a ``text`` field per line.
         seed: Seeds the generated sets and the random subset taken when ``n`` is given.
         n: For generated sets, how many samples to generate (default 10000); for every other
             source, the size of a seeded random subset (1..N, in random order).
@@ -85,6 +97,10 @@ def load_dataset(
         raise DataError(
             f"sequence_id={sequence_id!r} groups the rows of a .csv file; {spec} is not one"
         )
+    if spec in TEXT_BUILTINS or (
+        path.exists() and (path.suffix.lower() in TEXT_SUFFIXES or is_text_folder(path))
+    ):
+        return load_text(spec, n)
     if builtin is not None:
         return builtin(seed, n)
     if base in SPLITTABLE and part in SPLITS:
@@ -119,18 +135,19 @@ def _read_path(path: Path, sequence_id: str | None = None) -> Read:
         return x, None, (), None, notes
     raise DataError(
         f"{path}: unsupported file type {suffix or '(no extension)'!r}; "
-        "use a .npy, .npz or .csv file, or a folder of images"
+        "use a .npy, .npz or .csv file, a folder of images, or text (.txt, .jsonl)"
     )
 
 
 def _missing_message(spec: str) -> str:
     path = Path(spec)
-    known = _ARRAY_SUFFIXES + IMAGE_SUFFIXES
+    known = _ARRAY_SUFFIXES + IMAGE_SUFFIXES + TEXT_SUFFIXES
     if path.suffix.lower() in known or "/" in spec or "\\" in spec:
         return f"no such file or folder: {spec}"
-    close = difflib.get_close_matches(spec.lower(), BUILTINS, n=1)
+    names = BUILTINS + TEXT_BUILTINS
+    close = difflib.get_close_matches(spec.lower(), names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (
-        f"unknown dataset {spec!r}{hint}: not a built-in ({', '.join(BUILTINS)}) "
+        f"unknown dataset {spec!r}{hint}: not a built-in ({', '.join(names)}) "
         "and no such file or folder"
     )

@@ -33,6 +33,7 @@ _BUILT_IN = {
     "cgan": "genedge.train.families.cgan:CGANFamily",
     "vae": "genedge.train.families.vae:VAEFamily",
     "rgan": "genedge.train.families.rgan:RGANFamily",
+    "text": "genedge.train.families.text:TextFamily",
 }
 _registered: dict[str, type[Family]] = {}
 

@@ -1,0 +1,448 @@
+"""Text generation from a step graph, torch-free: the decoding loop, with sampling in numpy.
+
+A text artifact (output kind ``text``, schema 1.3) holds one graph that reads token ids
+``(batch, T)`` and a recurrent state, and returns next-token logits ``(batch, T, vocab)`` and
+the new state. :class:`TextSampler` reads the prompt in one call (T > 1), then calls the graph
+once per generated character (T = 1), choosing each character between calls.
+
+Choosing a character (all in float64 numpy, per sequence; ``docs/models.md`` spells it out for
+ports):
+
+1. ``z = logits / temperature``. ``temperature == 0`` is greedy: ``argmax(logits)`` (the first
+   index on ties), and no randomness is drawn.
+2. top-k: keep the tokens whose ``z`` is at least the k-th largest ``z`` (ties kept).
+3. top-p: ``p = softmax(z)`` over the kept tokens; sorted by ``p`` descending (stable: lower
+   index first on ties), keep each token whose preceding cumulative mass is ``< top_p`` (so
+   at least the most likely one).
+4. Gumbel-max: draw ``u`` = ``vocab`` uniforms in [0, 1) from the sequence's own stream
+   (``Generator(PCG64(SeedSequence([seed, i])))`` for sequence ``i``, ``u = rng.random(V)``
+   each step, whatever the settings), and take ``argmax(z + (-log(-log(u))))`` over the kept
+   tokens: an exact draw from ``softmax(z)`` restricted to them.
+
+Because each sequence has its own stream and the graph treats rows independently, sequence
+``i``'s text is the same at any ``n``, any batch size, on every backend, and from the PyTorch
+model (:mod:`genedge.export.text_parity` checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genedge.runtime.artifact import read_manifest
+from genedge.runtime.backends import (
+    Backend,
+    check_backend_options,
+    create_backend,
+    select_backend,
+)
+from genedge.runtime.errors import InputError, ManifestError
+from genedge.runtime.feeds import input_shape
+from genedge.runtime.manifest import Manifest, TensorSpec, TextSpec
+from genedge.runtime.sampler import check_count
+
+log = logging.getLogger("genedge.runtime")
+
+#: Sequences decoded per graph call unless asked otherwise.
+DEFAULT_BATCH = 64
+#: The prompt is read in pieces of at most this many characters (the state carries over), so
+#: a long prompt never needs ``(batch, len(prompt), vocab)`` logits at once.
+PROMPT_PIECE = 256
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated decoding settings (see :meth:`TextSampler.generate`)."""
+
+    length: int
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    stop: tuple[str, ...]
+
+
+def check_settings(
+    length: object,
+    temperature: object,
+    top_k: object,
+    top_p: object,
+    stop: object,
+) -> Settings:
+    """Validate decoding settings.
+
+    Raises:
+        InputError: ``length`` <= 0, ``temperature`` < 0 (or not finite), ``top_k`` < 1,
+            ``top_p`` outside (0, 1], or a stop string that is empty or not a string.
+    """
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length <= 0:
+        raise InputError(f"length must be a positive number of characters, got {length!r}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or temperature < 0
+    ):
+        raise InputError(f"temperature must be a number >= 0 (0: greedy), got {temperature!r}")
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1
+    ):
+        raise InputError(f"top_k must be a whole number >= 1, got {top_k!r}")
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
+    ):
+        raise InputError(f"top_p must be in (0, 1], got {top_p!r}")
+    stops: tuple[str, ...]
+    if stop is None:
+        stops = ()
+    elif isinstance(stop, str):
+        stops = (stop,)
+    elif isinstance(stop, Sequence):
+        stops = tuple(stop)
+    else:
+        raise InputError(f"stop must be a string or a list of strings, got {stop!r}")
+    if not all(isinstance(s, str) and s for s in stops):
+        raise InputError("stop strings must be non-empty strings")
+    return Settings(
+        int(length),
+        float(temperature),
+        None if top_k is None else int(top_k),
+        None if top_p is None else float(top_p),
+        stops,
+    )
+
+
+def sequence_stream(seed: int, i: int) -> np.random.Generator:
+    """Sequence ``i``'s stream of uniforms for a request's ``seed``."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, i])))
+
+
+def choose(
+    logits: np.ndarray,
+    settings: Settings,
+    streams: Sequence[np.random.Generator],
+) -> np.ndarray:
+    """One token per row of ``logits`` ``(rows, vocab)``, by the rules in the module docstring
+    (row ``r`` draws from ``streams[r]``)."""
+    x = np.asarray(logits, np.float64)
+    if settings.temperature == 0:
+        greedy: np.ndarray = np.argmax(x, axis=-1)
+        return greedy
+    z = x / settings.temperature
+    vocab = z.shape[-1]
+    keep = np.ones(z.shape, bool)
+    if settings.top_k is not None and settings.top_k < vocab:
+        kth = np.partition(z, vocab - settings.top_k, axis=-1)[:, vocab - settings.top_k]
+        keep &= z >= kth[:, None]
+    if settings.top_p is not None and settings.top_p < 1:
+        masked = np.where(keep, z, -np.inf)
+        p = np.exp(masked - masked.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        order = np.argsort(-p, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p
+        in_nucleus = np.zeros_like(keep)
+        np.put_along_axis(in_nucleus, order, before < settings.top_p, axis=-1)
+        keep &= in_nucleus
+    u = np.stack([rng.random(vocab) for rng in streams])
+    with np.errstate(divide="ignore"):
+        gumbel = -np.log(-np.log(u))
+    chosen: np.ndarray = np.argmax(np.where(keep, z + gumbel, -np.inf), axis=-1)
+    return chosen
+
+
+class _Stops:
+    """Per-sequence text assembly: holds back what may begin a stop string, and ends the
+    sequence at the first stop (the stop itself is not part of the text)."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self.stops = stops
+        self.pending = ""
+        self.done = False
+
+    def add(self, text: str) -> str:
+        """Take new characters; return what is safe to emit."""
+        self.pending += text
+        hits = [(self.pending.find(s), s) for s in self.stops if s in self.pending]
+        if hits:
+            cut = min(pos for pos, _ in hits)
+            out, self.pending, self.done = self.pending[:cut], "", True
+            return out
+        hold = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(self.pending)), 0, -1):
+                if self.pending.endswith(s[:k]):
+                    hold = max(hold, k)
+                    break
+        out = self.pending[: len(self.pending) - hold]
+        self.pending = self.pending[len(self.pending) - hold :]
+        return out
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class TextSampler:
+    """Generate text from a genedge text artifact. Loads no torch.
+
+    Args:
+        path: The artifact's ``.onnx`` file.
+        backend: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"ort-tensorrt"`` or ``"tensorrt"``, as
+            for :class:`~genedge.runtime.Sampler`. Defaults to ``"auto"``.
+        threads: CPU threads for onnxruntime; ``None`` for its default.
+        backend_options: Options for the backend (see :class:`~genedge.runtime.Sampler`).
+
+    Example:
+        >>> s = TextSampler("text.onnx")
+        >>> s.generate("ROMEO:", n=2, length=100, seed=0)
+        ['...', '...']
+
+    Raises:
+        ArtifactError: The file is missing, corrupt or not a genedge artifact.
+        ManifestError: The artifact is not a text model.
+        BackendUnavailableError: The backend cannot run here.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        backend: str = "auto",
+        threads: int | None = None,
+        backend_options: Mapping[str, object] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        manifest = read_manifest(self.path)
+        _text_spec(manifest)  # refuse a non-text artifact before starting a backend
+        options = check_backend_options(backend, backend_options)
+        if backend == "auto":
+            chosen, skipped = select_backend(self.path, threads, **options)
+            why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+            selection = f"{chosen.name} (auto" + (f"; skipped {why})" if why else ")")
+        else:
+            chosen = create_backend(backend, self.path, threads=threads, **options)
+            selection = f"{chosen.name} (asked for)"
+        log.info("%s: backend %s", self.path.name, selection)
+        self._setup(manifest, chosen)
+        #: The backend in use and, for ``auto``, why each faster one was skipped.
+        self.backend_selection = selection
+
+    @classmethod
+    def from_backend(cls, manifest: Manifest, backend: Backend) -> TextSampler:
+        """A text sampler over any :class:`Backend` (e.g. genedge's PyTorch reference), with
+        the very same decoding code."""
+        self = cls.__new__(cls)
+        self.path = Path("")
+        self._setup(manifest, backend)
+        self.backend_selection = f"{backend.name} (given)"
+        return self
+
+    def _setup(self, manifest: Manifest, backend: Backend) -> None:
+        self.manifest = manifest
+        self.spec = _text_spec(manifest)
+        self._backend = backend
+        self._index = {c: i for i, c in enumerate(self.spec.vocab)}
+        graph = manifest.sampler
+        self._state_spec: TensorSpec = next(t for t in graph.inputs if t.name == self.spec.state)
+        self._outputs = [t.name for t in graph.outputs]
+        graph_inputs = getattr(backend, "input_names", None)
+        declared = [t.name for t in graph.inputs]
+        if graph_inputs is not None and sorted(graph_inputs) != sorted(declared):
+            raise ManifestError(
+                f"manifest declares inputs {declared} but the graph takes {list(graph_inputs)}"
+            )
+
+    @property
+    def vocab(self) -> str:
+        """The token characters: token ``i`` is ``vocab[i]``."""
+        return self.spec.vocab
+
+    @property
+    def backend(self) -> str:
+        """Name of the backend in use."""
+        return self._backend.name
+
+    def describe(self) -> dict[str, object]:
+        """Backend details and how the backend was chosen."""
+        return {**self._backend.describe(), "selection": self.backend_selection}
+
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids (int64) of ``text``; characters outside the vocabulary become
+        ``spec.unknown``.
+
+        Raises:
+            InputError: A character is outside the vocabulary and the model has no fallback.
+        """
+        fallback = None if self.spec.unknown is None else self._index[self.spec.unknown]
+        ids = []
+        for c in text:
+            i = self._index.get(c, fallback)
+            if i is None:
+                raise InputError(
+                    f"prompt character {c!r} (U+{ord(c):04X}) is not in the model's "
+                    f"{len(self.vocab)}-character vocabulary and the model has no fallback "
+                    "for unseen characters; leave it out"
+                )
+            ids.append(i)
+        return np.asarray(ids, np.int64)
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The characters of token ids."""
+        return "".join(self.vocab[int(i)] for i in ids)
+
+    def generate(
+        self,
+        prompt: str = "",
+        n: int = 1,
+        length: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        batch_size: int | None = None,
+        start: int = 0,
+    ) -> list[str]:
+        """``n`` continuations of ``prompt`` (the prompt itself is not included).
+
+        Args:
+            prompt: Text to continue; empty starts from the model's ``bos`` character.
+            n: How many sequences (decoded ``batch_size`` at a time).
+            length: The most characters to generate per sequence.
+            temperature: Divides the logits; 0 is greedy. Defaults to 0.8.
+            top_k: Sample among the k most likely characters only.
+            top_p: Sample among the most likely characters holding this much probability.
+            stop: A string (or strings) that ends a sequence; the text stops before it.
+            seed: Seeds sequence ``i``'s stream ``SeedSequence([seed, i])``; ``None``: fresh
+                entropy (different text each call).
+            batch_size: Sequences per graph call; defaults to ``min(n, 64)``. Does not change
+                the text.
+            start: The index of the first sequence: ``generate(n=1, start=i)`` is
+                ``generate(n=i + 1)[i]``, without decoding the others.
+
+        Returns:
+            One string per sequence.
+
+        Raises:
+            InputError: Bad settings (see :func:`check_settings`), ``n`` < 1, a prompt
+                character outside the vocabulary with no fallback, or an empty prompt for a
+                model without ``bos``.
+        """
+        texts = [""] * check_count(n)
+        for i, piece in self.stream(
+            prompt, n, length, temperature, top_k, top_p, stop, seed, batch_size, start
+        ):
+            texts[i - start] += piece
+        return texts
+
+    def stream(
+        self,
+        prompt: str = "",
+        n: int = 1,
+        length: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        batch_size: int | None = None,
+        start: int = 0,
+    ) -> Iterator[tuple[int, str]]:
+        """:meth:`generate` as it happens: ``(sequence index, new text)`` pairs, in the order
+        produced; joining each index's pieces gives :meth:`generate`'s strings. Arguments as
+        for :meth:`generate` (validated before the first piece)."""
+        n = check_count(n)
+        settings = check_settings(length, temperature, top_k, top_p, stop)
+        ids = self._prompt_ids(prompt)
+        seed = _request_seed(seed)
+        batch = _batch_size(batch_size, n)
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+            raise InputError(f"start must be a whole number >= 0, got {start!r}")
+        return self._stream(ids, range(int(start), int(start) + n), settings, seed, batch)
+
+    def _stream(
+        self, ids: np.ndarray, indices: range, settings: Settings, seed: int, batch: int
+    ) -> Iterator[tuple[int, str]]:
+        for first in range(indices.start, indices.stop, batch):
+            rows = range(first, min(indices.stop, first + batch))
+            yield from self._decode_chunk(ids, rows, settings, seed)
+
+    def _decode_chunk(
+        self, ids: np.ndarray, rows: range, settings: Settings, seed: int
+    ) -> Iterator[tuple[int, str]]:
+        b = len(rows)
+        streams = [sequence_stream(seed, i) for i in rows]
+        texts = [_Stops(settings.stop) for _ in rows]
+        eos = None if self.spec.eos is None else self._index[self.spec.eos]
+        state = np.zeros(input_shape(self._state_spec, b), np.float32)
+        logits = np.empty((b, 0))
+        for start in range(0, len(ids), PROMPT_PIECE):
+            piece = np.tile(ids[start : start + PROMPT_PIECE], (b, 1))
+            logits, state = self.step(piece, state)
+        live = np.ones(b, bool)
+        for t in range(settings.length):
+            token = choose(logits[:, -1], settings, streams)
+            for r in np.flatnonzero(live):
+                if eos is not None and token[r] == eos:
+                    live[r] = False
+                    out = texts[r].flush()
+                else:
+                    out = texts[r].add(self.vocab[int(token[r])])
+                    if texts[r].done:
+                        live[r] = False
+                    elif t == settings.length - 1:
+                        out += texts[r].flush()
+                if out:
+                    yield rows[r], out
+            if not live.any() or t == settings.length - 1:
+                break
+            logits, state = self.step(token.astype(np.int64)[:, None], state)
+
+    def step(self, tokens: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One graph call: ``(logits, new state)`` for int64 ``tokens`` ``(batch, T)`` read
+        from ``state`` (zeros of :attr:`TextSpec.state_shape` to start)."""
+        outs = dict(
+            zip(
+                self._outputs,
+                self._backend.run({self.spec.tokens: tokens, self.spec.state: state}),
+                strict=True,
+            )
+        )
+        return outs[self.spec.logits], np.ascontiguousarray(outs[self.spec.state_out], np.float32)
+
+    def _prompt_ids(self, prompt: str) -> np.ndarray:
+        if not isinstance(prompt, str):
+            raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
+        if prompt:
+            return self.encode(prompt)
+        if self.spec.bos is None:
+            raise InputError("this model needs a prompt (it has no start character)")
+        return np.asarray([self._index[self.spec.bos]], np.int64)
+
+
+def _text_spec(manifest: Manifest) -> TextSpec:
+    if manifest.output_kind != "text" or manifest.text is None:
+        raise ManifestError(
+            f"this is a {manifest.output_kind} model, not a text model; use genedge.runtime.Sampler"
+        )
+    return manifest.text
+
+
+def _request_seed(seed: int | None) -> int:
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a whole number >= 0 or None, got {seed!r}")
+    return int(seed)
+
+
+def _batch_size(batch_size: int | None, n: int) -> int:
+    if batch_size is None:
+        return min(n, DEFAULT_BATCH)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
