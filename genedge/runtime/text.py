@@ -53,6 +53,12 @@ DEFAULT_BATCH = 64
 #: The prompt is read in pieces of at most this many characters (the state carries over), so
 #: a long prompt never needs ``(batch, len(prompt), vocab)`` logits at once.
 PROMPT_PIECE = 256
+#: Gumbel noise is drawn this many steps at a time per sequence (fewer for large vocabularies):
+#: ``rng.random((K, V))`` yields the same numbers as K calls of ``rng.random(V)``, so blocks
+#: change the speed only, never the text.
+NOISE_BLOCK = 64
+#: The most noise values one block holds (rows x steps x vocabulary).
+NOISE_BLOCK_VALUES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,11 @@ def choose(
     logits: np.ndarray,
     settings: Settings,
     streams: Sequence[np.random.Generator],
+    gumbel: np.ndarray | None = None,
 ) -> np.ndarray:
     """One token per row of ``logits`` ``(rows, vocab)``, by the rules in the module docstring
-    (row ``r`` draws from ``streams[r]``)."""
+    (row ``r`` draws from ``streams[r]``). ``gumbel``: this step's ``-log(-log(u))`` noise
+    ``(rows, vocab)`` already drawn from the streams (:class:`GumbelBlocks`)."""
     x = np.asarray(logits, np.float64)
     if settings.temperature == 0:
         greedy: np.ndarray = np.argmax(x, axis=-1)
@@ -148,11 +156,39 @@ def choose(
         in_nucleus = np.zeros_like(keep)
         np.put_along_axis(in_nucleus, order, before < settings.top_p, axis=-1)
         keep &= in_nucleus
-    u = np.stack([rng.random(vocab) for rng in streams])
-    with np.errstate(divide="ignore"):
-        gumbel = -np.log(-np.log(u))
+    if gumbel is None:
+        gumbel = _gumbel(np.stack([rng.random(vocab) for rng in streams]))
     chosen: np.ndarray = np.argmax(np.where(keep, z + gumbel, -np.inf), axis=-1)
     return chosen
+
+
+def _gumbel(u: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        g: np.ndarray = -np.log(-np.log(u))
+    return g
+
+
+class GumbelBlocks:
+    """Each step's Gumbel noise for a chunk of sequences, drawn from their streams a block of
+    steps at a time (the same numbers, in the same order, as one ``rng.random(vocab)`` per
+    stream and step)."""
+
+    def __init__(self, streams: Sequence[np.random.Generator], vocab: int, steps: int) -> None:
+        self.streams, self.vocab, self.left = streams, vocab, steps
+        self.per_block = max(1, min(NOISE_BLOCK, NOISE_BLOCK_VALUES // (len(streams) * vocab)))
+        self.block = np.empty((0, len(streams), vocab))
+        self.i = 0
+
+    def next(self) -> np.ndarray:
+        """The next step's noise ``(rows, vocab)``."""
+        if self.i == len(self.block):
+            k = max(1, min(self.per_block, self.left))
+            u = np.stack([rng.random((k, self.vocab)) for rng in self.streams], axis=1)
+            self.block, self.i = _gumbel(u), 0
+        self.i += 1
+        self.left -= 1
+        out: np.ndarray = self.block[self.i - 1]
+        return out
 
 
 class _Stops:
@@ -249,9 +285,9 @@ class TextSampler:
         graph = manifest.sampler
         self._state_spec: TensorSpec = next(t for t in graph.inputs if t.name == self.spec.state)
         self._outputs = [t.name for t in graph.outputs]
-        graph_inputs = getattr(backend, "input_names", None)
+        graph_inputs = [t.name for t in backend.inputs]
         declared = [t.name for t in graph.inputs]
-        if graph_inputs is not None and sorted(graph_inputs) != sorted(declared):
+        if sorted(graph_inputs) != sorted(declared):
             raise ManifestError(
                 f"manifest declares inputs {declared} but the graph takes {list(graph_inputs)}"
             )
@@ -332,12 +368,22 @@ class TextSampler:
                 character outside the vocabulary with no fallback, or an empty prompt for a
                 model without ``bos``.
         """
-        texts = [""] * check_count(n)
-        for i, piece in self.stream(
+        n, settings, ids, seed, batch, first = self._prepare(
             prompt, n, length, temperature, top_k, top_p, stop, seed, batch_size, start
-        ):
-            texts[i - start] += piece
-        return texts
+        )
+        if settings.stop or self.spec.eos is not None:
+            texts = [""] * n
+            for i, piece in self._stream(ids, range(first, first + n), settings, seed, batch):
+                texts[i - first] += piece
+            return texts
+        # Nothing ends a sequence early: decode whole token arrays, then the characters.
+        chars = np.array(list(self.vocab))
+        out: list[str] = []
+        for lo in range(first, first + n, batch):
+            rows = range(lo, min(first + n, lo + batch))
+            tokens = np.stack(list(self._tokens(ids, rows, settings, seed)), axis=1)
+            out.extend("".join(chars[row]) for row in tokens)
+        return out
 
     def stream(
         self,
@@ -355,14 +401,32 @@ class TextSampler:
         """:meth:`generate` as it happens: ``(sequence index, new text)`` pairs, in the order
         produced; joining each index's pieces gives :meth:`generate`'s strings. Arguments as
         for :meth:`generate` (validated before the first piece)."""
+        n, settings, ids, seed, batch, first = self._prepare(
+            prompt, n, length, temperature, top_k, top_p, stop, seed, batch_size, start
+        )
+        return self._stream(ids, range(first, first + n), settings, seed, batch)
+
+    def _prepare(
+        self,
+        prompt: str,
+        n: int,
+        length: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        stop: str | Sequence[str] | None,
+        seed: int | None,
+        batch_size: int | None,
+        start: int,
+    ) -> tuple[int, Settings, np.ndarray, int, int, int]:
         n = check_count(n)
         settings = check_settings(length, temperature, top_k, top_p, stop)
         ids = self._prompt_ids(prompt)
-        seed = _request_seed(seed)
+        request_seed = _request_seed(seed)
         batch = _batch_size(batch_size, n)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
             raise InputError(f"start must be a whole number >= 0, got {start!r}")
-        return self._stream(ids, range(int(start), int(start) + n), settings, seed, batch)
+        return n, settings, ids, request_seed, batch, int(start)
 
     def _stream(
         self, ids: np.ndarray, indices: range, settings: Settings, seed: int, batch: int
@@ -375,17 +439,10 @@ class TextSampler:
         self, ids: np.ndarray, rows: range, settings: Settings, seed: int
     ) -> Iterator[tuple[int, str]]:
         b = len(rows)
-        streams = [sequence_stream(seed, i) for i in rows]
         texts = [_Stops(settings.stop) for _ in rows]
         eos = None if self.spec.eos is None else self._index[self.spec.eos]
-        state = np.zeros(input_shape(self._state_spec, b), np.float32)
-        logits = np.empty((b, 0))
-        for start in range(0, len(ids), PROMPT_PIECE):
-            piece = np.tile(ids[start : start + PROMPT_PIECE], (b, 1))
-            logits, state = self.step(piece, state)
         live = np.ones(b, bool)
-        for t in range(settings.length):
-            token = choose(logits[:, -1], settings, streams)
+        for t, token in enumerate(self._tokens(ids, rows, settings, seed)):
             for r in np.flatnonzero(live):
                 if eos is not None and token[r] == eos:
                     live[r] = False
@@ -398,9 +455,33 @@ class TextSampler:
                         out += texts[r].flush()
                 if out:
                     yield rows[r], out
-            if not live.any() or t == settings.length - 1:
+            if not live.any():
                 break
-            logits, state = self.step(token.astype(np.int64)[:, None], state)
+
+    def _tokens(
+        self, ids: np.ndarray, rows: range, settings: Settings, seed: int
+    ) -> Iterator[np.ndarray]:
+        """Each step's chosen tokens ``(len(rows),)``; the graph runs for the next step only
+        when the caller asks for it."""
+        b = len(rows)
+        streams = [sequence_stream(seed, i) for i in rows]
+        noise = (
+            None
+            if settings.temperature == 0
+            else GumbelBlocks(streams, len(self.vocab), settings.length)
+        )
+        state = np.zeros(input_shape(self._state_spec, b), np.float32)
+        logits = np.empty((b, 0))
+        for start in range(0, len(ids), PROMPT_PIECE):
+            piece = np.tile(ids[start : start + PROMPT_PIECE], (b, 1))
+            logits, state = self.step(piece, state)
+        for t in range(settings.length):
+            token = choose(
+                logits[:, -1], settings, streams, None if noise is None else noise.next()
+            )
+            yield token
+            if t < settings.length - 1:
+                logits, state = self.step(token.astype(np.int64)[:, None], state)
 
     def step(self, tokens: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One graph call: ``(logits, new state)`` for int64 ``tokens`` ``(batch, T)`` read

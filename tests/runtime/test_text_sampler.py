@@ -15,7 +15,13 @@ import pytest
 from genedge.runtime import TextSampler
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import InputError, ManifestError
-from genedge.runtime.text import Settings, check_settings, choose, sequence_stream
+from genedge.runtime.text import (
+    GumbelBlocks,
+    Settings,
+    check_settings,
+    choose,
+    sequence_stream,
+)
 
 TEXT = "ROMEO:\nBut soft, what light through yonder window breaks?\n\nJULIET:\nAy me.\n\n"
 
@@ -93,6 +99,17 @@ def test_choose_follows_the_documented_recipe() -> None:
         u = np.random.Generator(np.random.PCG64(np.random.SeedSequence([9, i]))).random(11)
         score = [z[j] - np.log(-np.log(u[j])) if j in nucleus else -np.inf for j in range(11)]
         assert got[i] == int(np.argmax(score))
+
+
+@pytest.mark.parametrize(("rows", "vocab", "steps"), [(3, 11, 150), (2, 5000, 7), (1, 70, 1)])
+def test_noise_drawn_in_blocks_is_the_recipe_s_one_draw_per_step(
+    rows: int, vocab: int, steps: int
+) -> None:
+    blocks = GumbelBlocks([sequence_stream(5, i) for i in range(rows)], vocab, steps)
+    streams = [sequence_stream(5, i) for i in range(rows)]
+    for _ in range(steps):
+        u = np.stack([rng.random(vocab) for rng in streams])
+        np.testing.assert_array_equal(blocks.next(), -np.log(-np.log(u)))
 
 
 def test_an_empty_prompt_starts_from_bos(sampler: TextSampler) -> None:

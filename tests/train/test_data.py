@@ -385,10 +385,20 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_unsupported_file_type(tmp_path: Path) -> None:
-    path = tmp_path / "data.txt"
-    path.write_text("1,2\n")
-    with pytest.raises(DataError, match=r"unsupported file type '\.txt'.*\.npy, \.npz or \.csv"):
+    path = tmp_path / "data.tsv"
+    path.write_text("1\t2\n")
+    with pytest.raises(
+        DataError, match=r"unsupported file type '\.tsv'.*\.npy, \.npz or \.csv.*text \(\.txt"
+    ):
         load_dataset(str(path))
+
+
+def test_a_folder_of_text_files_with_a_subfolder_is_not_text(tmp_path: Path) -> None:
+    (tmp_path / "cats").mkdir()
+    _write_png(tmp_path / "cats" / "a.png", np.full((4, 4), 10, dtype=np.uint8))
+    (tmp_path / "README.txt").write_text("class folders of images")
+    ds = load_dataset(str(tmp_path))
+    assert ds.kind == "image" and ds.class_names == ("cats",)
 
 
 @pytest.mark.parametrize(

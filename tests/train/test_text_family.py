@@ -15,6 +15,7 @@ from genedge.export.text_export import load_torch_text_sampler
 from genedge.runtime.errors import DataError, InputError
 from genedge.train.data import TextDataset, load_dataset
 from genedge.train.data.text import HELD_OUT_SHARE, split_documents
+from genedge.train.families import get_family
 from genedge.train.families.text import TextConfig
 from genedge.train.loop import train
 from genedge.train.run_folder import load_trained
@@ -188,6 +189,14 @@ def test_settings_are_checked(corpus: Path, tmp_path: Path) -> None:
         train(tmp_path / "a", "text", str(corpus), overrides={**SMALL, "vocab_size": 3})
     with pytest.raises(InputError, match="unknown must be empty"):
         train(tmp_path / "b", "text", str(corpus), overrides={**SMALL, "unknown": "#"})
-    assert TextConfig.from_hp({"vocab_size": 5, "hidden": "32"}).hidden == 32
+    family = get_family("text")
+    cfg = family.from_hparams({"vocab_size": 5, "hidden": 32}, strict=True)
+    assert cfg == TextConfig(vocab_size=5, hidden=32)
+    assert (
+        family.config_dict(cfg)["hidden"] == 32
+        and family.from_hparams(family.config_dict(cfg)) == cfg
+    )  # run.json round trip
     with pytest.raises(InputError, match="positive"):
-        TextConfig.from_hp({"vocab_size": 5, "hidden": 0})
+        family.from_hparams({"vocab_size": 5, "hidden": 0}, strict=True)
+    with pytest.raises(InputError, match="widht"):
+        train(tmp_path / "c", "text", str(corpus), overrides={**SMALL, "widht": 3})

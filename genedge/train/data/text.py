@@ -22,6 +22,7 @@ import numpy as np
 
 from genedge.runtime.errors import DataError
 from genedge.train.data.dataset import Dataset
+from genedge.train.data.images import IMAGE_SUFFIXES
 
 #: The built-in text corpus names.
 TEXT_BUILTINS: tuple[str, ...] = ("shakespeare",)
@@ -86,8 +87,14 @@ def read_documents(spec: str) -> list[str]:
 
 
 def is_text_folder(path: Path) -> bool:
-    """Whether a folder holds ``.txt`` files (text data) rather than images."""
-    return path.is_dir() and any(p.suffix.lower() == ".txt" for p in path.iterdir())
+    """Whether a folder is text data: ``.txt`` files, and neither images nor subfolders (a
+    folder of images, or of class subfolders, with a ``notes.txt`` beside them is image data)."""
+    if not path.is_dir():
+        return False
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    if not any(p.is_file() and p.suffix.lower() == ".txt" for p in entries):
+        return False
+    return not any(p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES for p in entries)
 
 
 def _read_utf8(path: Path) -> str:

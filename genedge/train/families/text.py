@@ -20,8 +20,8 @@ full held-out figure is ``genedge eval`` (or :func:`genedge.eval.text_eval.heldo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -31,15 +31,18 @@ from torch.nn import functional as F
 from genedge.runtime.errors import DataError, InputError
 from genedge.runtime.manifest import GraphSpec, TensorSpec
 from genedge.train.families.base import Family, Models, Optimizers
+from genedge.train.families.config import TrainConfig
 from genedge.train.run import DataInfo
 
 #: Graph tensor names (the manifest's ``text`` section names them too).
 TOKENS, STATE, LOGITS, STATE_OUT = "tokens", "state", "logits", "state_out"
+#: Characters per training sequence unless the data's windows are shorter.
+DEFAULT_LENGTH = 128
 
 
-@dataclass(frozen=True)
-class TextConfig:
-    """The text family's hyper-parameters, typed (``hp`` is their dict form).
+@dataclass(frozen=True, kw_only=True)
+class TextConfig(TrainConfig):
+    """The text family's settings (``run.json``'s ``hparams`` hold them as a flat dict).
 
     Attributes:
         vocab_size: Tokens (distinct characters of the data); fixed by the data.
@@ -56,13 +59,17 @@ class TextConfig:
         heldout_rows: Held-out windows scored at each step (the logged ``heldout`` loss).
         unknown: What the runtime does with a prompt character not in the vocabulary: ``""``
             refuses it, a character of the vocabulary replaces it.
+
+    Raises:
+        InputError: A size is not positive, ``heldout_rows`` < 0 or ``final_lr`` outside
+            [0, 1].
     """
 
     vocab_size: int
     embed: int = 64
     hidden: int = 256
     layers: int = 2
-    length: int = 128
+    length: int = DEFAULT_LENGTH
     batch_size: int = 64
     steps: int = 1200
     lr: float = 3e-3
@@ -72,44 +79,14 @@ class TextConfig:
     heldout_rows: int = 16
     unknown: str = ""
 
-    @classmethod
-    def from_hp(cls, hp: dict[str, Any]) -> TextConfig:
-        """The config from an ``hp`` dict (unknown keys are ignored; types are coerced).
-
-        Raises:
-            InputError: A size is not positive, or ``final_lr`` is outside [0, 1].
-        """
-        kw: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in hp:
-                kind = type(getattr(_DEFAULTS, f.name))
-                kw[f.name] = kind(hp[f.name])
-        cfg = cls(**{"vocab_size": 2, **kw})
-        sizes = (
-            "vocab_size",
-            "embed",
-            "hidden",
-            "layers",
-            "length",
-            "batch_size",
-            "steps",
-            "half_life",
-        )
-        bad = [k for k in sizes if getattr(cfg, k) <= 0]
-        if bad or cfg.heldout_rows < 0 or not 0.0 <= cfg.final_lr <= 1.0:
+    def __post_init__(self) -> None:
+        sizes = ("vocab_size", "embed", "hidden", "layers", "length", "batch_size", "steps")
+        bad = [k for k in (*sizes, "half_life") if getattr(self, k) <= 0]
+        if bad or self.heldout_rows < 0 or not 0.0 <= self.final_lr <= 1.0:
             raise InputError(
                 "text settings: embed, hidden, layers, length, batch_size, steps and "
-                "half_life must be "
-                "positive, heldout_rows >= 0 and final_lr in [0, 1]"
+                "half_life must be positive, heldout_rows >= 0 and final_lr in [0, 1]"
             )
-        return cfg
-
-    def to_hp(self) -> dict[str, Any]:
-        """The ``hp`` dict form."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-_DEFAULTS = TextConfig(vocab_size=2)
 
 
 class CharGRU(nn.Module):
@@ -152,12 +129,13 @@ def next_char_loss(model: nn.Module, seq: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq[:, 1:].reshape(-1))
 
 
-class TextFamily(Family):
+class TextFamily(Family[TextConfig]):
     name = "text"
     kinds = ("text",)
     model_range = (0.0, 1.0)
     # The dynamo exporter specialises a GRU's time axis; TorchScript keeps it symbolic.
     exporter = "torchscript"
+    config_type = TextConfig
 
     def check_data(self, info: DataInfo) -> None:
         super().check_data(info)
@@ -167,13 +145,11 @@ class TextFamily(Family):
                 "text data needs genedge's text loader (genedge.train.data.text)"
             )
 
-    def defaults(self, info: DataInfo) -> dict[str, Any]:
+    def defaults(self, info: DataInfo) -> TextConfig:
         window = int(info.sample_shape[0]) - 1
-        cfg = TextConfig(vocab_size=len(info.vocab), length=min(_DEFAULTS.length, window))
-        return cfg.to_hp()
+        return TextConfig(vocab_size=len(info.vocab), length=min(DEFAULT_LENGTH, window))
 
-    def build(self, hp: dict[str, Any], info: DataInfo) -> Models:
-        cfg = TextConfig.from_hp(hp)
+    def build(self, cfg: TextConfig, info: DataInfo) -> Models:
         if cfg.vocab_size != len(info.vocab):
             raise InputError(
                 f"vocab_size is fixed by the data ({len(info.vocab)} characters), "
@@ -191,17 +167,16 @@ class TextFamily(Family):
             )
         return {"LM": CharGRU(cfg.vocab_size, cfg.embed, cfg.hidden, cfg.layers)}
 
-    def optimizers(self, models: Models, hp: dict[str, Any]) -> Optimizers:
-        cfg = TextConfig.from_hp(hp)
+    def optimizers(self, models: Models, cfg: TextConfig) -> Optimizers:
         return {"LM": torch.optim.Adam(models["LM"].parameters(), lr=cfg.lr)}
 
     def training_labels(
-        self, models: Models, hp: dict[str, Any], x: np.ndarray, y: np.ndarray | None, seed: int
+        self, models: Models, cfg: TextConfig, x: np.ndarray, y: np.ndarray | None, seed: int
     ) -> np.ndarray | None:
         """Keep the training windows (``y == 0``) and the held-out ones (``y == 1``) on the
         model, as int32 token ids, for :meth:`train_step`; the labels stay the split flags."""
         model = models["LM"]
-        vocab = int(TextConfig.from_hp(hp).vocab_size)
+        vocab = cfg.vocab_size
         split = np.zeros(len(x), np.int64) if y is None else y
         device = next(model.parameters()).device
         for name, part in (("windows", 0), ("heldout", 1)):
@@ -216,9 +191,8 @@ class TextFamily(Family):
         x: torch.Tensor,
         y: torch.Tensor | None,
         gen: torch.Generator,
-        hp: dict[str, Any],
+        cfg: TextConfig,
     ) -> dict[str, float]:
-        cfg = TextConfig.from_hp(hp)
         model, opt = models["LM"], opts["LM"]
         windows = cast(torch.Tensor, model.windows)
         picked = torch.randint(windows.shape[0], (x.shape[0],), generator=gen)
@@ -239,11 +213,10 @@ class TextFamily(Family):
                 out["heldout"] = next_char_loss(model, seq).item()
         return out
 
-    def sampler_module(self, models: Models, hp: dict[str, Any], info: DataInfo) -> nn.Module:
+    def sampler_module(self, models: Models, cfg: TextConfig, info: DataInfo) -> nn.Module:
         return models["LM"].eval()
 
-    def graphs(self, hp: dict[str, Any], info: DataInfo) -> dict[str, GraphSpec]:
-        cfg = TextConfig.from_hp(hp)
+    def graphs(self, cfg: TextConfig, info: DataInfo) -> dict[str, GraphSpec]:
         state_shape = ("batch", cfg.layers, cfg.hidden)
         ins = (
             TensorSpec(TOKENS, "int64", ("batch", "length"), "tokens"),
@@ -255,9 +228,9 @@ class TextFamily(Family):
         )
         return {"sampler": GraphSpec(None, ins, outs)}
 
-    def latent_dim(self, hp: dict[str, Any]) -> int:
+    def latent_dim(self, cfg: TextConfig) -> int:
         # No latent input: the runtime draws one uniform per token per step (Gumbel-max).
-        return TextConfig.from_hp(hp).vocab_size
+        return cfg.vocab_size
 
     def output_kind(self, info: DataInfo) -> str:
         return "text"
