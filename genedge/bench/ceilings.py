@@ -17,7 +17,7 @@ def onnxruntime_gemm_ceiling(
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from genedge.runtime.backends.onnxruntime_backend import session_options
+    from genedge.runtime.backends.ort_session import session_options
 
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])
     b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])

@@ -11,7 +11,7 @@ second are ``batch * length / median call``.
 
 The overhead table splits one decoding step at each batch size: the graph call alone
 (``T = 1``, onnxruntime and PyTorch), the numpy sampling alone
-(:func:`genedge.runtime.text.choose` on real logits), and the whole step (a decode call's
+(:func:`genedge.runtime.text_decoding.choose` on real logits), and the whole step (a decode call's
 median over its length); the rest is the loop's Python (assembling text, stop strings).
 """
 
@@ -30,7 +30,8 @@ from genedge.bench.interleave import Runner, time_interleaved
 from genedge.bench.machine import machine_info
 from genedge.bench.stats import LatencyStats
 from genedge.runtime.errors import InputError
-from genedge.runtime.text import TextSampler, check_settings, choose, sequence_stream
+from genedge.runtime.text import TextSampler
+from genedge.runtime.text_decoding import check_settings, choose, sequence_stream
 
 #: Batch sizes of the issue's target.
 BATCH_SIZES = (1, 64)
@@ -74,7 +75,7 @@ class StepOverhead:
             call's median over ``length``.
         graph_ms: One ``T = 1`` graph call on onnxruntime.
         torch_graph_ms: The same call on PyTorch eager (``None`` without a torch side).
-        sampling_ms: :func:`~genedge.runtime.text.choose` alone on that call's logits.
+        sampling_ms: :func:`~genedge.runtime.text_decoding.choose` alone on that call's logits.
         sampling_share: ``sampling_ms / step_ms``.
         graph_speedup: ``torch_graph_ms / graph_ms``: the most the whole decode could gain
             over PyTorch with no time outside the graph.

@@ -102,7 +102,7 @@ def sample(
     """Generate samples from an artifact (torch-free) or from a run folder (PyTorch reference)."""
     import numpy as np
 
-    from genedge.runtime.sampler import check_count
+    from genedge.runtime.batching import check_count
     from genedge.runtime.writers import write_samples
 
     if _is_text(source):
@@ -185,7 +185,7 @@ def reconstruct(
     import numpy as np
 
     from genedge.runtime.atomic import write_bytes_atomic
-    from genedge.runtime.sampler import check_count
+    from genedge.runtime.batching import check_count
     from genedge.runtime.vae import VAESampler, comparison_png, load_samples
     from genedge.runtime.writers import write_samples
 

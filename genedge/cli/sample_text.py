@@ -21,7 +21,8 @@ from rich.markup import escape
 
 from genedge.cli._app import err, out
 from genedge.runtime.errors import OutputError
-from genedge.runtime.text import TextSampler, check_settings
+from genedge.runtime.text import TextSampler
+from genedge.runtime.text_decoding import check_settings
 
 #: What ``--out`` may be for text.
 TEXT_OUTPUTS = (".txt", ".jsonl", "-")

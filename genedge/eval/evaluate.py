@@ -29,9 +29,9 @@ import numpy as np
 
 from genedge.eval import evalnets
 from genedge.eval.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
+from genedge.runtime.batching import check_count
 from genedge.runtime.errors import DataError
 from genedge.runtime.manifest import Manifest
-from genedge.runtime.sampler import check_count
 from genedge.runtime.vae import VAESampler
 from genedge.source import open_source
 from genedge.train.data import Dataset, load_dataset

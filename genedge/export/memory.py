@@ -1,7 +1,7 @@
 """How much working memory one sample costs a graph, for the runtime's default chunk size.
 
 The runtime sizes its default batch so that one backend call stays inside a memory budget
-(:data:`genedge.runtime.sampler.CHUNK_BYTES`). The output alone says little: a DCGAN's
+(:data:`genedge.runtime.batching.CHUNK_BYTES`). The output alone says little: a DCGAN's
 feature maps hold dozens of times more floats than its 28x28 output. So the export measures
 the graph itself: ONNX shape inference at two batch sizes (and, for sequences, two lengths)
 gives every tensor's size, and the difference is what one more sample (or step) costs. Every

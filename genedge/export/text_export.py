@@ -41,8 +41,9 @@ from genedge.runtime.atomic import make_temp_folder
 from genedge.runtime.backends import create_backend
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import GenedgeError, InputError
-from genedge.runtime.manifest import GraphSpec, Manifest, TextSpec
+from genedge.runtime.manifest import GraphSpec, Manifest
 from genedge.runtime.text import TextSampler
+from genedge.runtime.text_spec import TextSpec
 from genedge.train.describe import manifest_for_run
 from genedge.train.families.base import Family
 from genedge.train.reference import TorchBackend

@@ -83,7 +83,7 @@ def missing_extra(error: ModuleNotFoundError) -> MissingExtraError | None:
     if extra is None:
         return None
     return MissingExtraError(
-        f"this needs {top}, which is not installed: pip install \"genedge[{extra}]\""
+        f'this needs {top}, which is not installed: pip install "genedge[{extra}]"'
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -20,6 +19,12 @@ from genedge.runtime.backends import (
     create_backend,
     select_backend,
 )
+from genedge.runtime.batching import (
+    MAX_IN_MEMORY_BYTES,
+    Plan,
+    check_count,
+    default_batch_size,
+)
 from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.feeds import (
     Roles,
@@ -30,34 +35,9 @@ from genedge.runtime.feeds import (
 from genedge.runtime.manifest import Manifest, TensorSpec
 from genedge.runtime.noise import balanced_labels, check_labels, draw_latents, make_rng
 
-#: Refuse requests past this many samples: almost surely a typo, and it would never finish.
-MAX_SAMPLES = 2**31
-#: In-memory results above this size must be streamed to disk instead.
-MAX_IN_MEMORY_BYTES = 8 * 2**30
-#: Working memory of one backend call at the default batch size: the graph's tensors as the
-#: manifest measures them (``GraphSpec.memory``), plus latents and the output in data units.
-#: With the runtime's own ~80 MiB this keeps a process under :data:`PEAK_RSS_BOUND`.
-CHUNK_BYTES = 64 * 2**20
-#: The peak resident memory the default batch size keeps ``genedge sample`` under, any ``n``.
-PEAK_RSS_BOUND = 256 * 2**20
-#: Artifacts without a measured ``memory`` (schema 1.0): assume the graph's tensors hold this
-#: many times the output (a DCGAN's feature maps measured ~60x its 28x28 output).
-UNMEASURED_ACTIVATION_FACTOR = 128
-
 log = logging.getLogger("genedge.runtime")
 
 _S = TypeVar("_S", bound="Sampler")
-
-
-def check_count(n: object) -> int:
-    """Validate a sample count."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise InputError(f"n must be an integer, got {type(n).__name__}")
-    if n <= 0:
-        raise InputError(f"n must be positive, got {n}")
-    if n > MAX_SAMPLES:
-        raise InputError(f"n={n} is more than genedge samples in one request ({MAX_SAMPLES})")
-    return int(n)
 
 
 class Sampler:
@@ -131,7 +111,7 @@ class Sampler:
         self.manifest = manifest
         self._backend = backend
         self._stream = make_rng(None)
-        self._plans: dict[tuple[object, ...], _Plan] = {}
+        self._plans: dict[tuple[object, ...], Plan] = {}
         spec = self.manifest.sampler
         self._roles = Roles.of(spec)
         self._latent = _need(self._roles.latent, "latent")
@@ -302,7 +282,7 @@ class Sampler:
             out[start : start + len(xb)] = xb
         return out, ys
 
-    def _plan(self, n: int, length: int | None, batch_size: int | None) -> _Plan:
+    def _plan(self, n: int, length: int | None, batch_size: int | None) -> Plan:
         """Validate a request's sizes once and remember the shapes it needs."""
         n = check_count(n)
         self._length(length)
@@ -314,7 +294,7 @@ class Sampler:
                 "instead (`genedge sample ... --out FILE.npy` or Sampler.iter_samples)"
             )
         bs = self._batch_size(batch_size, length)
-        plan = _Plan(shape, self.latent_shape(n, length), bs, n <= bs)
+        plan = Plan(shape, self.latent_shape(n, length), bs, n <= bs)
         if len(self._plans) > 256:  # bounded: callers rarely use many distinct sizes
             self._plans.clear()
         self._plans[(n, length, batch_size)] = plan
@@ -498,30 +478,6 @@ class Sampler:
                 raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
             return batch_size
         return default_batch_size(self.manifest, self._length(length))
-
-
-def default_batch_size(manifest: Manifest, length: int = 0) -> int:
-    """Samples per backend call that keep one call's working memory within
-    :data:`CHUNK_BYTES`: the sampler graph's measured tensors per sample, plus its latents
-    and its output after conversion to data units."""
-    graph = manifest.sampler
-    steps = max(1, length)
-    out_bytes = 4 * steps * math.prod(d for d in manifest.sample_shape if isinstance(d, int))
-    latent_bytes = 4 * steps * manifest.latent_dim
-    if graph.memory is not None:
-        tensors = graph.memory.per_sample(length)
-    else:
-        tensors = UNMEASURED_ACTIVATION_FACTOR * out_bytes
-    per_sample = max(1, tensors + 2 * out_bytes + latent_bytes)
-    return max(1, min(65536, CHUNK_BYTES // per_sample))
-
-
-@dataclass(frozen=True)
-class _Plan:
-    output_shape: tuple[int, ...]
-    latent_shape: tuple[int, ...]
-    batch_size: int
-    single: bool
 
 
 def _check_inputs(manifest: Manifest, backend: Backend) -> None:

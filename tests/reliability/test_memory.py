@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genedge.runtime.sampler import PEAK_RSS_BOUND
+from genedge.runtime.batching import PEAK_RSS_BOUND
 
 _PROBE = """
 import sys

@@ -12,13 +12,9 @@ import pytest
 
 from genedge.export.engine_record import engine_record, record_engine
 from genedge.runtime import Sampler
-from genedge.runtime.backends import onnxruntime_backend as orb
-from genedge.runtime.backends.onnxruntime_backend import (
-    ORT_CACHE_DIR,
-    OnnxRuntimeBackend,
-    cached_session,
-    optimized_model_key,
-)
+from genedge.runtime.backends import ort_cache as orc
+from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from genedge.runtime.backends.ort_cache import ORT_CACHE_DIR, cached_session, optimized_model_key
 from genedge.runtime.engines import model_sha256
 
 
@@ -124,7 +120,7 @@ def test_save_failure_keeps_the_session(artifact: Path, monkeypatch: pytest.Monk
     def fail(src: object, dst: object) -> None:
         raise PermissionError("read-only")
 
-    monkeypatch.setattr(orb.os, "replace", fail)
+    monkeypatch.setattr(orc.os, "replace", fail)
     session, status = cached_session(artifact, cache=True)
     assert status == "skipped: could not write the optimised model"
     assert session.get_inputs()[0].name == "z"

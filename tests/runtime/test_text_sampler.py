@@ -15,7 +15,7 @@ import pytest
 from genedge.runtime import TextSampler
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from genedge.runtime.errors import InputError, ManifestError
-from genedge.runtime.text import (
+from genedge.runtime.text_decoding import (
     GumbelBlocks,
     Settings,
     check_settings,
