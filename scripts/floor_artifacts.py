@@ -4,6 +4,7 @@ the oldest numpy and onnxruntime that pyproject.toml admits."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 
 from genedge.export import export_module, wrap_onnx
 from genedge.export.onnx_export import export_run
-from genedge.runtime import Sampler
+from genedge.runtime import Sampler, TextSampler
 from genedge.train.loop import train
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "export"))
@@ -55,7 +56,29 @@ def main(out: Path) -> None:
     for name, path in _custom(out).items():
         expected[name] = Sampler(path, backend="cpu", threads=1).sample(8, seed=0)
     np.savez(out / "expected.npz", **expected)
-    print(f"wrote {len(expected)} artifacts and expected.npz to {out}")
+    texts = _text(out)
+    print(f"wrote {len(expected) + len(texts)} artifacts, expected.npz and text.json to {out}")
+
+
+#: What the text artifact is asked for (the floor test asks the same).
+TEXT_REQUEST = {"prompt": "ROMEO:", "n": 3, "length": 60, "seed": 0, "top_k": 8}
+TEXT_CORPUS = "ROMEO:\nBut soft, what light through yonder window breaks?\n\nJULIET:\nAy me.\n\n"
+
+
+def _text(out: Path) -> dict[str, list[str]]:
+    """A tiny text model, its corpus, and the text it gives for :data:`TEXT_REQUEST`."""
+    from genedge.export.text_export import export_text_run
+
+    (out / "corpus.txt").write_text(TEXT_CORPUS * 40, encoding="utf-8")
+    small = {"embed": 16, "hidden": 32, "layers": 1, "length": 32, "batch_size": 8, "steps": 30}
+    run = out / "runs" / "text"
+    train(run, "text", str(out / "corpus.txt"), overrides=small, seed=0, device="cpu", threads=1)
+    export_text_run(run, out / "text.onnx")
+    texts = {
+        "text": TextSampler(out / "text.onnx", backend="cpu", threads=1).generate(**TEXT_REQUEST)
+    }
+    (out / "text.json").write_text(json.dumps({"request": TEXT_REQUEST, **texts}), "utf-8")
+    return texts
 
 
 def _custom(out: Path) -> dict[str, Path]:

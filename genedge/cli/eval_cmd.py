@@ -32,9 +32,7 @@ def eval_(
     ] = None,
 ) -> None:
     """Offline sample-quality metrics, each beside its real-vs-real floor."""
-    from genedge.eval.evaluate import evaluate
-
-    if is_text_artifact(source):
+    if is_text_artifact(source):  # torch-free, unlike the image metrics
         eval_text(
             source,
             data,
@@ -47,6 +45,8 @@ def eval_(
         )
         return
     refuse_text_run(source, "eval")
+    from genedge.eval.evaluate import evaluate
+
     report = evaluate(source, data, n, seed, backend=backend.value, threads=threads)
     table = Table(title=f"eval: {escape(str(source))} ({report.family}) vs {escape(report.data)}")
     for col in ("metric", "value", "floor", "ratio", "better", "note"):
