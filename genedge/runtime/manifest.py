@@ -33,6 +33,9 @@ version are optional, so older artifacts keep loading):
   presence of an ``encoder`` graph with a ``data`` input (:attr:`Manifest.can_encode`), never
   its family. Where the fields are absent (1.0-1.2), the reader takes them from
   ``provenance.hparams``, where those versions kept them (:func:`contract_from_hparams`).
+  Output kind ``text``, with input role ``tokens`` and a ``text`` section
+  (:class:`~genedge.runtime.text_spec.TextSpec`): a step graph the runtime calls once per
+  character, carrying its ``state``; a 1.2 reader refuses the kind and role by name.
 """
 
 from __future__ import annotations
