@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from genedge.eval import evalnets
+from genedge.eval.diversity import MIN_PER_CLASS, class_recall, class_spread
+from genedge.eval.likelihood import PROB_EPS, bernoulli_logp, binarise, vae_likelihood
 from genedge.eval.metrics import class_histogram, frechet_distance, manifold_metrics, mode_metrics
 from genedge.runtime.batching import check_count
 from genedge.runtime.errors import DataError
@@ -43,8 +45,6 @@ _GENERATED = ("ring8", "grid25", "sines")
 IWAE_SAMPLES = 64
 #: Features kept of raw pixels when an image set has no labels to train a classifier on.
 _PCA_DIM = 64
-#: Keeps Bernoulli log-probabilities finite where float32 sigmoids saturate at 0 or 1.
-_PROB_EPS = 1e-6
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Metric:
         value: The metric of the generated samples.
         floor: The same metric of real data B (real vs real), or a baseline where noted.
         ratio: ``value / floor`` where that is meaningful, else ``None``.
-        better: ``"lower"`` or ``"higher"``.
+        better: ``"lower"``, ``"higher"``, or ``"closer"`` (to the floor: real data's figure).
         note: What the floor is when it is not real vs real, or other caveats.
     """
 
@@ -280,9 +280,8 @@ def _image_metrics(
         f"half B; it reads half B at {clf.accuracy(real_b, y[b_idx]):.3f} accuracy (cached as "
         f"{clf.info.get('key', '?')})"
     )
-    rows = _feature_metrics(
-        clf.features(real_a), clf.features(real_b), clf.features(fake), "classifier features"
-    )
+    feat_a, feat_b, feat_fake = clf.features(real_a), clf.features(real_b), clf.features(fake)
+    rows = _feature_metrics(feat_a, feat_b, feat_fake, "classifier features")
     mix = np.bincount(y, minlength=ds.num_classes) / len(y)
     pred_fake, pred_b = clf.predict(fake), clf.predict(real_b)
     got, floor = class_histogram(pred_fake, mix), class_histogram(pred_b, mix)
@@ -324,7 +323,40 @@ def _image_metrics(
                 note="trained on generated / real A, tested on real B",
             )
         )
+        rows += _within_class_rows(feat_a, y[a_idx], feat_b, y[b_idx], feat_fake, labels, ds)
     return rows
+
+
+def _within_class_rows(
+    feat_a: np.ndarray,
+    y_a: np.ndarray,
+    feat_b: np.ndarray,
+    y_b: np.ndarray,
+    feat_fake: np.ndarray,
+    labels: np.ndarray,
+    ds: Dataset,
+) -> list[Metric]:
+    """A conditional model's variety inside each class, beside real B's (classifier features)."""
+    k = ds.num_classes
+    note = f"mean over classes with {MIN_PER_CLASS}+ samples; floor: real B"
+    return [
+        _row(
+            "class_recall",
+            "within-class recall (k=3)",
+            class_recall(feat_a, y_a, feat_fake, labels, k),
+            class_recall(feat_a, y_a, feat_b, y_b, k),
+            "higher",
+            note=note,
+        ),
+        _row(
+            "class_spread",
+            "within-class spread",
+            class_spread(feat_fake, labels, k),
+            class_spread(feat_b, y_b, k),
+            "closer",
+            note=f"{note}; mean distance to the class centroid",
+        ),
+    ]
 
 
 def _unlabelled(ds: Dataset, conditional: bool) -> list[Unavailable]:
@@ -397,66 +429,20 @@ def _vae_metrics(
         notes.append(f"no likelihood metrics: the VAE's likelihood is {likelihood}")
         return []
     lo, hi = ds.value_range
-    bin_a, bin_b = _binarise(real_a, lo, hi), _binarise(real_b, lo, hi)
+    bin_a, bin_b = binarise(real_a, lo, hi), binarise(real_b, lo, hi)
     notes.append(
         f"likelihoods on real B binarised at half the value range ({(lo + hi) / 2:g}), in nats "
         "per image; floor: independent pixels with real A's binarised pixel frequencies"
     )
     neg_elbo, nll = vae_likelihood(vae, bin_b, lo + bin_b * (hi - lo), IWAE_SAMPLES, seed)
-    p = np.clip(bin_a.mean(0), _PROB_EPS, 1 - _PROB_EPS)
-    baseline = float(-_bernoulli_logp(bin_b, p[None]).mean())
+    p = np.clip(bin_a.mean(0), PROB_EPS, 1 - PROB_EPS)
+    baseline = float(-bernoulli_logp(bin_b, p[None]).mean())
     note = "floor: independent-pixel baseline, not real vs real"
     return [
         _row("neg_elbo", "negative ELBO (nats)", neg_elbo, baseline, "lower", note=note),
         _row("iwae_nll", f"IWAE NLL bound, k={IWAE_SAMPLES} (nats)", nll, baseline, "lower",
              note=note),
     ]  # fmt: skip
-
-
-def _binarise(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return (x >= (lo + hi) / 2).astype(np.float32)
-
-
-def _bernoulli_logp(x: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Per-sample ``sum log p(x)`` of binary ``x`` under pixel probabilities ``p``."""
-    logp = x * np.log(p) + (1 - x) * np.log1p(-p)
-    total: np.ndarray = logp.reshape(logp.shape[0], -1).sum(1)
-    return total
-
-
-def vae_likelihood(
-    vae: VAESampler, binary: np.ndarray, data: np.ndarray, k: int, seed: int
-) -> tuple[float, float]:
-    """Negative ELBO and the IWAE bound on ``-log p(x)`` (Burda et al. 2016), in nats.
-
-    With ``z_j ~ q(z|x)`` and ``log w_j = log p(x|z_j) + log p(z_j) - log q(z_j|x)``, the
-    negative ELBO is ``-mean_j log w_j`` and the IWAE bound ``-(logsumexp_j log w_j - log k)``;
-    both are averaged over the samples. Pure numpy over the sampler's encoder and decoder, so an
-    artifact and its run folder give the same figures.
-
-    Args:
-        vae: A Bernoulli VAE (its decoder's raw output is pixel probabilities).
-        binary: ``(N, ...)`` binary images in model units (0 or 1).
-        data: The same images in data units, as the encoder takes them.
-        k: Importance samples per image.
-        seed: Seeds the posterior draws.
-    """
-    mu, logvar = vae.encode(data)
-    rng = np.random.default_rng(seed)
-    n, d = mu.shape
-    log_w = np.empty((n, k))
-    std = np.exp(0.5 * logvar)
-    for j in range(k):
-        eps = rng.standard_normal((n, d)).astype(np.float32)
-        z = mu + std * eps
-        probs = np.clip(vae.generate(z, raw=True).astype(np.float64), _PROB_EPS, 1 - _PROB_EPS)
-        log_px = _bernoulli_logp(binary, probs)
-        log_pz = -0.5 * (z.astype(np.float64) ** 2 + math.log(2 * math.pi)).sum(1)
-        log_qz = -0.5 * (eps.astype(np.float64) ** 2 + logvar + math.log(2 * math.pi)).sum(1)
-        log_w[:, j] = log_px + log_pz - log_qz
-    peak = log_w.max(1, keepdims=True)
-    lse = peak[:, 0] + np.log(np.exp(log_w - peak).sum(1))
-    return float(-log_w.mean()), float(-(lse - math.log(k)).mean())
 
 
 # --- toys and sequences ----------------------------------------------------------------------

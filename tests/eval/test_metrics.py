@@ -234,3 +234,7 @@ def test_conditional_model_gets_label_accuracy_and_cas(tmp_path: Path) -> None:
     assert acc.floor > 0.9 and 0.0 <= acc.value <= 1.0
     assert cas.floor > 0.8 and cas.value < cas.floor  # 20 steps cannot match real training data
     assert report.metric("classes_covered").floor == 10
+    recall, spread = report.metric("class_recall"), report.metric("class_spread")
+    assert 0.0 <= recall.value <= 1.0 and recall.floor is not None and recall.floor > 0.5
+    assert spread.value >= 0 and spread.floor is not None and spread.floor > 0
+    assert spread.better == "closer"
