@@ -147,6 +147,14 @@ def stamp(model: onnx.ModelProto, manifest: Manifest, role: str, artifact: str) 
     return data
 
 
+#: A parity check of the written graphs: (reference, candidate, manifest) -> the report, extra
+#: fields for the manifest's ``parity`` summary, and what to say when the report fails.
+ParityCheck = Callable[
+    [Mapping[str, Backend], Mapping[str, Backend], Manifest],
+    tuple[ParityReport, dict[str, Any], str],
+]
+
+
 def write_artifact(
     protos: Mapping[str, onnx.ModelProto],
     reference: Mapping[str, Backend],
@@ -160,6 +168,7 @@ def write_artifact(
     force: bool = False,
     quality: QualityJudge | None = None,
     measure_memory: bool = True,
+    parity: ParityCheck | None = None,
 ) -> ExportResult:
     """Check ``protos`` (graphs by role) against ``reference`` and write them as ``out``.
 
@@ -171,6 +180,8 @@ def write_artifact(
         quality: For fp16/int8, a judge of the written sampler (see
             :mod:`genedge.export.quality_gate`).
         measure_memory: Record each graph's working memory (schema 1.1).
+        parity: Another parity check than :func:`~genedge.export.parity.check_parity` at
+            ``batch_sizes`` and ``lengths`` (text models check logits, state and decoding).
 
     Raises:
         ParityError: Outputs differ beyond tolerance (nothing written unless ``force``).
@@ -191,22 +202,27 @@ def write_artifact(
         for role, proto in protos.items():
             tmp_files[role].write_bytes(stamp(proto, manifest, role, out.name))
         candidate = {role: OnnxRuntimeBackend(p, "cpu") for role, p in tmp_files.items()}
-        report = check_parity(
-            reference,
-            candidate,
-            manifest,
-            batch_sizes=batch_sizes,
-            lengths=lengths,
-            atol=atol,
-            rtol=rtol,
-        )
+        if parity is None:
+            report = check_parity(
+                reference,
+                candidate,
+                manifest,
+                batch_sizes=batch_sizes,
+                lengths=lengths,
+                atol=atol,
+                rtol=rtol,
+            )
+            extra: dict[str, Any] = {}
+            what = f"max abs error {report.max_abs:.3g} > atol {report.atol:g}"
+        else:
+            report, extra, what = parity(reference, candidate, manifest)
         if not report.passed and not force:
             raise ParityError(
-                f"export does not match PyTorch (max abs error {report.max_abs:.3g} > atol "
-                f"{report.atol:g}); nothing written. Use --force to keep it anyway",
+                f"export does not match PyTorch ({what}); nothing written. "
+                "Use --force to keep it anyway",
                 report,
             )
-        summary = report.summary()
+        summary = {**report.summary(), **extra}
         check = None
         if quality is not None:
             check = quality(tmp_files["sampler"])

@@ -244,4 +244,3 @@ def check_parity(
                     CaseResult(role, batch, length, compare_outputs(ref, out, atol, rtol, share))
                 )
     return report
-

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import shutil
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,8 @@ import onnx
 import torch
 from torch import nn
 
-from genedge.export.artifact_writer import ExportResult, ParityError, check_target, stamp
+from genedge.export.artifact_writer import ExportResult, check_target, write_artifact
 from genedge.export.lint import LintError, lint_graph
-from genedge.export.memory import estimate_memory
-from genedge.export.onnx_checks import check_onnx
 from genedge.export.parity import ParityReport
 from genedge.export.text_parity import (
     BATCH_SIZES,
@@ -37,9 +34,7 @@ from genedge.export.text_parity import (
     check_step_parity,
     decode_case,
 )
-from genedge.runtime.atomic import make_temp_folder
-from genedge.runtime.backends import create_backend
-from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from genedge.runtime.backends import Backend, create_backend
 from genedge.runtime.errors import GenedgeError, InputError
 from genedge.runtime.manifest import GraphSpec, Manifest
 from genedge.runtime.text import TextSampler
@@ -134,7 +129,7 @@ def export_text_run(
     """
     if precision != "fp32":
         raise InputError(f"text models export in fp32 only for now, not {precision}")
-    out, folder = check_target(out)
+    check_target(out)  # before training weights are loaded
     cfg, family, models, step = load_trained(run_dir)
     if family.output_kind(cfg.data_info) != "text":
         raise InputError(f"{run_dir} trained a {cfg.family} model, not a text model")
@@ -145,47 +140,24 @@ def export_text_run(
     problems = lint_graph(proto)
     if problems:
         raise LintError("exported text graph is unsafe: " + "; ".join(problems))
-    memory = estimate_memory(proto, manifest.default_length or None)
-    manifest = manifest.with_updates(
-        graphs={"sampler": GraphSpec(None, graph.inputs, graph.outputs, memory)}
-    )
     reference = TorchBackend(module, [t.name for t in graph.inputs])
-    tmpdir = make_temp_folder(out)
-    try:
-        tmp = tmpdir / out.name
-        tmp.write_bytes(stamp(proto, manifest, "sampler", out.name))
-        candidate = OnnxRuntimeBackend(tmp, "cpu")
-        report = check_step_parity(
-            reference,
-            candidate,
-            manifest,
-            batch_sizes=batch_sizes,
-            lengths=lengths or LENGTHS,
-            atol=atol,
-            rtol=rtol,
+
+    def check(
+        ref: Mapping[str, Backend], cand: Mapping[str, Backend], mf: Manifest
+    ) -> tuple[ParityReport, dict[str, Any], str]:
+        report, decode, steps_passed = _text_parity(
+            ref["sampler"], cand["sampler"], mf, batch_sizes, lengths, atol, rtol
         )
-        decode = check_decode_parity(reference, candidate, manifest)
-        steps_passed = report.passed
-        report.cases.append(decode_case(decode))
-        if not report.passed and not force:
-            what = (
-                f"max abs error {report.max_abs:.3g} > atol {report.atol:g}"
-                if not steps_passed
-                else "decoded tokens differ"
-            )
-            raise ParityError(
-                f"export does not match PyTorch ({what}); nothing written. "
-                "Use --force to keep it anyway",
-                report,
-            )
-        summary: dict[str, Any] = {**report.summary(), "decode": _decode_summary(decode)}
-        manifest = manifest.with_updates(parity=summary)
-        tmp.write_bytes(stamp(proto, manifest, "sampler", out.name))
-        check_onnx(tmp, "sampler graph")
-        os.replace(tmp, out)
-        return ExportResult(out, [out], manifest, report)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        what = (
+            "decoded tokens differ"
+            if steps_passed
+            else f"max abs error {report.max_abs:.3g} > atol {report.atol:g}"
+        )
+        return report, {"decode": _decode_summary(decode)}, what
+
+    return write_artifact(
+        {"sampler": proto}, {"sampler": reference}, manifest, out, force=force, parity=check
+    )
 
 
 def verify_text_artifact(
@@ -213,6 +185,23 @@ def verify_text_artifact(
     module = family.sampler_module(models, cfg.hparams, cfg.data_info)
     reference = TorchBackend(module, [t.name for t in manifest.sampler.inputs])
     candidate = create_backend(backend, path)
+    report, _, _ = _text_parity(reference, candidate, manifest, batch_sizes, lengths, atol, rtol)
+    report.check_finite = check_finite
+    return report
+
+
+def _text_parity(
+    reference: Backend,
+    candidate: Backend,
+    manifest: Manifest,
+    batch_sizes: tuple[int, ...],
+    lengths: tuple[int, ...],
+    atol: float | None,
+    rtol: float | None,
+) -> tuple[ParityReport, dict[str, Any], bool]:
+    """Logits and state at ``batch_sizes`` x ``lengths`` (default :data:`LENGTHS`), then the
+    decoded tokens, as one report (the decoding is its last case); also the decode check and
+    whether logits and state passed."""
     report = check_step_parity(
         reference,
         candidate,
@@ -222,9 +211,10 @@ def verify_text_artifact(
         atol=atol,
         rtol=rtol,
     )
-    report.check_finite = check_finite
-    report.cases.append(decode_case(check_decode_parity(reference, candidate, manifest)))
-    return report
+    steps_passed = report.passed
+    decode = check_decode_parity(reference, candidate, manifest)
+    report.cases.append(decode_case(decode))
+    return report, decode, steps_passed
 
 
 def _decode_summary(decode: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genedge.runtime.errors import InputError
+from genedge.runtime.backends.protocol import Backend
+from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.manifest import GraphSpec, Manifest, TensorSpec
 from genedge.runtime.noise import balanced_labels, draw_latents, make_rng
 
@@ -156,3 +157,17 @@ def role_feed(
             shape = input_shape(t, batch, length)
             feed[t.name] = data_rng.uniform(lo, hi, shape).astype(np.float32)
     return {t.name: feed[t.name] for t in graph.inputs}
+
+
+def check_graph_inputs(graph: GraphSpec, backend: Backend) -> None:
+    """Refuse a graph file whose inputs are not the ones its manifest declares.
+
+    Raises:
+        ManifestError: The names differ.
+    """
+    graph_inputs = [t.name for t in backend.inputs]
+    declared = [t.name for t in graph.inputs]
+    if sorted(graph_inputs) != sorted(declared):
+        raise ManifestError(
+            f"manifest declares inputs {declared} but the graph takes {graph_inputs}"
+        )

@@ -15,9 +15,7 @@ from genedge.runtime.artifact import read_manifest
 from genedge.runtime.backends import (
     Backend,
     PhaseTimer,
-    check_backend_options,
-    create_backend,
-    select_backend,
+    open_backend,
 )
 from genedge.runtime.batching import (
     MAX_IN_MEMORY_BYTES,
@@ -28,6 +26,7 @@ from genedge.runtime.batching import (
 from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.feeds import (
     Roles,
+    check_graph_inputs,
     draw_noise_inputs,
     fixed_inputs,
     noise_stream,
@@ -78,17 +77,9 @@ class Sampler:
     ) -> None:
         self.path = Path(path)
         manifest = read_manifest(self.path)
-        # Validated before it is spread into keyword arguments (a "threads" key would clash).
-        options = check_backend_options(backend, backend_options)
-        if backend == "auto":
-            chosen, skipped = select_backend(self.path, threads, **options)
-            why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
-            selection = f"{chosen.name} (auto" + (f"; skipped {why})" if why else ")")
-        else:
-            chosen = create_backend(backend, self.path, threads=threads, **options)
-            selection = f"{chosen.name} (asked for)"
+        chosen, selection = open_backend(self.path, backend, threads, backend_options)
         log.info("%s: backend %s", self.path.name, selection)
-        _check_inputs(manifest, chosen)
+        check_graph_inputs(manifest.sampler, chosen)
         self._setup(manifest, chosen)
         #: The backend in use and, for ``auto``, why each faster one was skipped.
         self.backend_selection = selection
@@ -478,16 +469,6 @@ class Sampler:
                 raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
             return batch_size
         return default_batch_size(self.manifest, self._length(length))
-
-
-def _check_inputs(manifest: Manifest, backend: Backend) -> None:
-    """Refuse a graph whose inputs are not the ones its manifest declares."""
-    graph_inputs = [t.name for t in backend.inputs]
-    declared = [t.name for t in manifest.sampler.inputs]
-    if sorted(graph_inputs) != sorted(declared):
-        raise ManifestError(
-            f"manifest declares inputs {declared} but the graph takes {graph_inputs}"
-        )
 
 
 def _need(spec: TensorSpec | None, role: str) -> TensorSpec:

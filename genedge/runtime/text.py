@@ -23,13 +23,11 @@ import numpy as np
 from genedge.runtime.artifact import read_manifest
 from genedge.runtime.backends import (
     Backend,
-    check_backend_options,
-    create_backend,
-    select_backend,
+    open_backend,
 )
 from genedge.runtime.batching import check_count
 from genedge.runtime.errors import InputError, ManifestError
-from genedge.runtime.feeds import input_shape
+from genedge.runtime.feeds import check_graph_inputs, input_shape
 from genedge.runtime.manifest import Manifest, TensorSpec
 from genedge.runtime.text_decoding import (
     GumbelBlocks,
@@ -83,15 +81,9 @@ class TextSampler:
         self.path = Path(path)
         manifest = read_manifest(self.path)
         _text_spec(manifest)  # refuse a non-text artifact before starting a backend
-        options = check_backend_options(backend, backend_options)
-        if backend == "auto":
-            chosen, skipped = select_backend(self.path, threads, **options)
-            why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
-            selection = f"{chosen.name} (auto" + (f"; skipped {why})" if why else ")")
-        else:
-            chosen = create_backend(backend, self.path, threads=threads, **options)
-            selection = f"{chosen.name} (asked for)"
+        chosen, selection = open_backend(self.path, backend, threads, backend_options)
         log.info("%s: backend %s", self.path.name, selection)
+        check_graph_inputs(manifest.sampler, chosen)
         self._setup(manifest, chosen)
         #: The backend in use and, for ``auto``, why each faster one was skipped.
         self.backend_selection = selection
@@ -114,12 +106,6 @@ class TextSampler:
         graph = manifest.sampler
         self._state_spec: TensorSpec = next(t for t in graph.inputs if t.name == self.spec.state)
         self._outputs = [t.name for t in graph.outputs]
-        graph_inputs = [t.name for t in backend.inputs]
-        declared = [t.name for t in graph.inputs]
-        if sorted(graph_inputs) != sorted(declared):
-            raise ManifestError(
-                f"manifest declares inputs {declared} but the graph takes {list(graph_inputs)}"
-            )
 
     @property
     def vocab(self) -> str:

@@ -249,6 +249,29 @@ def create_backend(name: str, path: Path, threads: int | None = None, **options:
     return REGISTRY[name](path, threads=threads, **options)
 
 
+def open_backend(
+    path: Path,
+    backend: str,
+    threads: int | None = None,
+    backend_options: Mapping[str, object] | None = None,
+) -> tuple[Backend, str]:
+    """The backend a sampler opens ``path`` on, and how it was chosen (for ``"auto"``: which
+    faster backends were skipped and why), as the samplers record in ``backend_selection``.
+
+    Raises:
+        InputError: An unknown backend or backend option.
+        BackendUnavailableError: The backend asked for cannot run here.
+    """
+    # Validated before it is spread into keyword arguments (a "threads" key would clash).
+    options = check_backend_options(backend, backend_options)
+    if backend == "auto":
+        chosen, skipped = select_backend(path, threads, **options)
+        why = "; ".join(f"{name}: {reason}" for name, reason in skipped)
+        return chosen, f"{chosen.name} (auto" + (f"; skipped {why})" if why else ")")
+    chosen = create_backend(backend, path, threads=threads, **options)
+    return chosen, f"{chosen.name} (asked for)"
+
+
 def backend_status() -> dict[str, str]:
     """For each backend, ``"available"`` or ``"not available: <reason>"`` (no model needed)."""
     from genedge.runtime.backends.onnxruntime_backend import provider_status
