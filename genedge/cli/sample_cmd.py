@@ -98,6 +98,13 @@ def sample(
     stop: Annotated[
         list[str], typer.Option(help="Text models: end a sample at this string (repeatable).")
     ] = [],  # noqa: B006 - typer needs a literal default
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="K/N: write only shard K (from 0) of N of the -n samples a single run with "
+            "this --seed makes; the N outputs concatenated in order are that run (docs/scale.md)."
+        ),
+    ] = None,
 ) -> None:
     """Generate samples from an artifact (torch-free) or from a run folder (PyTorch reference)."""
     import numpy as np
@@ -105,7 +112,10 @@ def sample(
     from genedge.runtime.batching import check_count
     from genedge.runtime.writers import write_samples
 
-    if _is_text(source):
+    total = None if n is None else check_count(n)
+    text = _is_text(source)
+    start, count = _shard(shard, seed, total, out_path, text)
+    if text:
         from genedge.cli.sample_text import open_text_sampler, sample_text
 
         if labels is not None or class_ is not None or truncation is not None:
@@ -114,7 +124,9 @@ def sample(
             open_text_sampler(source, backend.value, threads, parse_set(backend_option)),
             "-" if out_path is None else out_path,
             prompt=prompt,
-            n=check_count(1 if n is None else n),
+            n=1 if total is None else total,
+            start=start,
+            count=count,
             length=200 if length is None else length,
             temperature=temperature,
             top_k=top_k,
@@ -128,17 +140,26 @@ def sample(
         raise InputError(
             "--prompt, --temperature, --top-k, --top-p and --stop apply to text models only"
         )
-    n = check_count(64 if n is None else n)
+    n = 64 if total is None else total
+    count = n if count is None else count
     sampler = open_sampler(source, backend.value, threads, parse_set(backend_option))
     chosen: Any = int_list(labels, "--labels")
     if class_ is not None:
         chosen = [class_]
     ys = sampler.labels_for(n, chosen, repeat=True)
+    if ys is not None:
+        ys = ys[start : start + count]  # labels are positional: the shard's own
     bad = [0]
 
     def chunks() -> Iterator[tuple[Any, Any]]:
         for x, y in sampler.iter_samples(
-            n, seed, labels=ys, length=length, truncation=truncation, batch_size=batch_size
+            count,
+            seed,
+            labels=ys,
+            length=length,
+            truncation=truncation,
+            batch_size=batch_size,
+            start=start,
         ):
             if check_finite:
                 bad[0] += int(np.size(x) - np.isfinite(x).sum())
@@ -149,7 +170,7 @@ def sample(
         out_path or "samples.png",
         chunks(),
         sampler.manifest,
-        n,
+        count,
         sample_rate=sample_rate,
         feature=feature,
     )
@@ -157,8 +178,56 @@ def sample(
         path.unlink(missing_ok=True)
         raise InputError(f"{bad[0]} sample values are NaN or Inf; nothing written")
     dt = time.perf_counter() - t0
-    out.print(f"wrote {n} samples to {path} in {dt:.2f}s ({sampler.backend})")
+    what = f"{count} samples" if shard is None else f"samples {start}..{start + count - 1} of {n}"
+    out.print(f"wrote {what} to {path} in {dt:.2f}s ({sampler.backend})")
     out.print(f"backend: {escape(sampler.backend_selection)}")
+
+
+#: What a shard may be written to: files that concatenate in shard order (docs/scale.md).
+SHARD_OUTPUTS = (".npy", ".txt", ".jsonl")
+
+
+def _shard(
+    shard: str | None, seed: int | None, n: int | None, out_path: str | None, text: bool
+) -> tuple[int, int | None]:
+    """``(start, count)`` of ``--shard K/N`` over ``-n`` samples; ``(0, None)`` without it.
+
+    Raises:
+        InputError: No --seed or -n, a bad K/N, an empty shard, or an output that does not
+            concatenate.
+    """
+    if shard is None:
+        return 0, None
+    from genedge.runtime.shards import parse_shard, shard_range
+
+    k, shards = parse_shard(shard)
+    if seed is None:
+        raise InputError("--shard needs --seed: only seeded samples have fixed positions")
+    if n is None:
+        raise InputError("--shard needs -n: the number of samples of the whole run")
+    suffix = "-" if out_path in (None, "-") else Path(out_path).suffix.lower()
+    if suffix not in SHARD_OUTPUTS and not (text and suffix == "-"):
+        raise InputError(
+            f"--shard writes .npy (or .txt/.jsonl for text) files that concatenate in shard "
+            f"order, not {out_path or 'samples.png'}"
+        )
+    start, count = shard_range(n, k, shards)
+    if count == 0:
+        raise InputError(f"shard {k} of {shards} holds none of {n} samples: use at most {n} shards")
+    return start, count
+
+
+def merge(
+    parts: Annotated[
+        list[Path], typer.Argument(help="The shards' .npy files, in shard order (0, 1, ...).")
+    ],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="The merged .npy file.")],
+) -> None:
+    """Concatenate the .npy files of `genedge sample --shard K/N` runs into the single run's."""
+    from genedge.runtime.shards import merge_npy
+
+    n = merge_npy(parts, out_path)
+    out.print(f"merged {len(parts)} shards, {n} samples, into {escape(str(out_path))}")
 
 
 def reconstruct(

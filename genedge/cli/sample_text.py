@@ -6,6 +6,10 @@ Each sample is the prompt followed by its continuation. ``.txt`` puts a
 object per sample: ``index``, ``prompt``, ``text`` (the continuation) and ``settings``. With
 ``-`` each sample is decoded on its own (sequence ``i`` keeps its stream, so the text is the
 same as in a batch) and printed as it is produced.
+
+A shard (``--shard K/N``) writes samples ``start .. start + count - 1`` of the ``n`` with their
+own indices and headers, so the shards' files (or outputs) concatenated in order are the single
+run's, byte for byte.
 """
 
 from __future__ import annotations
@@ -57,8 +61,11 @@ def sample_text(
     stop: list[str],
     seed: int | None,
     batch_size: int | None,
+    start: int = 0,
+    count: int | None = None,
 ) -> None:
-    """Generate ``n`` samples and write them to ``out_path`` (``.txt``, ``.jsonl`` or ``-``).
+    """Generate ``n`` samples and write them to ``out_path`` (``.txt``, ``.jsonl`` or ``-``);
+    with ``count``, only samples ``start .. start + count - 1`` of the ``n``.
 
     Raises:
         InputError: Bad settings or a prompt the model cannot read.
@@ -81,9 +88,10 @@ def sample_text(
     }
     check_settings(length, temperature, top_k, top_p, stop or None)
     kw: dict[str, Any] = {**settings, "batch_size": batch_size}
+    count = n if count is None else count
     t0 = time.perf_counter()
     if suffix == "-":
-        for i in range(n):
+        for i in range(start, start + count):
             pieces = _one(sampler, prompt, i, kw)
             sys.stdout.write(header(i, n) + prompt)
             for piece in pieces:
@@ -91,22 +99,24 @@ def sample_text(
                 sys.stdout.flush()
             sys.stdout.write("\n")
         sys.stdout.flush()
-        err.print(f"{n} samples in {time.perf_counter() - t0:.2f}s ({escape(sampler.backend)})")
+        dt = time.perf_counter() - t0
+        err.print(f"{count} samples in {dt:.2f}s ({escape(sampler.backend)})")
         return
-    texts = sampler.generate(prompt, n, **kw)
+    texts = sampler.generate(prompt, count, **kw, start=start)
     if suffix == ".jsonl":
         lines = [
             json.dumps(
                 {"index": i, "prompt": prompt, "text": t, "settings": settings}, ensure_ascii=False
             )
-            for i, t in enumerate(texts)
+            for i, t in enumerate(texts, start)
         ]
         data = "\n".join(lines) + "\n"
     else:
-        data = "".join(header(i, n) + prompt + t + "\n" for i, t in enumerate(texts))
+        data = "".join(header(i, n) + prompt + t + "\n" for i, t in enumerate(texts, start))
     write_bytes_atomic(out_path, data.encode("utf-8"))
     dt = time.perf_counter() - t0
-    out.print(f"wrote {n} samples to {escape(out_path)} in {dt:.2f}s ({escape(sampler.backend)})")
+    backend = escape(sampler.backend)
+    out.print(f"wrote {count} samples to {escape(out_path)} in {dt:.2f}s ({backend})")
 
 
 def _one(sampler: TextSampler, prompt: str, i: int, kw: dict[str, Any]) -> Iterator[str]:

@@ -5,11 +5,13 @@ all feed graphs through :func:`role_feed`, so what parity checks is what samplin
 
 Roles (see ``docs/manifest.md``):
 
-- ``latent``: standard-normal noise from the request's stream (``make_rng(seed)``), optionally
-  truncated to ``[-psi, psi]``.
+- ``latent``: standard-normal noise (graph input ``k = 0``), optionally truncated to
+  ``[-psi, psi]``, drawn by the manifest's ``noise_scheme``
+  (:class:`~genedge.runtime.noise.NoiseDraw`): ``stream`` from ``make_rng(seed)``, ``blocks64``
+  positionally, sample ``i`` from block ``i // 64``'s own generator.
 - ``noise`` (schema 1.2): further standard-normal inputs such as StyleGAN's per-layer noise maps.
-  The ``k``-th noise input (1, 2, ... in graph order) draws from its own stream,
-  ``PCG64(SeedSequence([seed, k]))``, so it is chunk-invariant and never changes the latents.
+  The ``k``-th noise input (1, 2, ... in graph order) draws as the latent does with its own
+  ``k`` (``stream``: ``PCG64(SeedSequence([seed, k]))``), so it never changes the latents.
 - ``label``: class indices, given by the caller (balanced by default).
 - ``truncation`` (schema 1.2): the truncation ``psi`` fed to the graph (1.0: none). A graph
   that takes one truncates itself (e.g. in a mapping network's ``w`` space), so its latents are
@@ -28,7 +30,7 @@ import numpy as np
 from genedge.runtime.backends.protocol import Backend
 from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.manifest import GraphSpec, Manifest, TensorSpec
-from genedge.runtime.noise import balanced_labels, draw_latents, make_rng
+from genedge.runtime.noise import NoiseDraw, balanced_labels, make_rng, stream_generator
 
 #: What psi a ``truncation`` input gets when the caller asks for none: no truncation.
 NO_TRUNCATION = 1.0
@@ -56,8 +58,14 @@ def noise_stream(seed: int | None, k: int) -> np.random.Generator:
     """
     if seed is None:
         return make_rng(None)
-    make_rng(seed)  # the same validation as the latents' seed
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), k])))
+    return stream_generator(seed, k)
+
+
+def per_sample_shape(t: TensorSpec, length: int | None = None) -> tuple[int, ...]:
+    """One sample's shape of input ``t`` (its batch axis, which must come first, dropped)."""
+    if not t.shape or t.shape[0] != "batch":
+        raise ManifestError(f"manifest: input {t.name!r} must have its batch axis first")
+    return input_shape(t, 1, length)[1:]
 
 
 @dataclass(frozen=True)
@@ -108,17 +116,43 @@ def fixed_inputs(
     return feed
 
 
-def draw_noise_inputs(
+def input_draws(
     roles: Roles,
-    streams: Sequence[np.random.Generator],
-    batch: int,
+    scheme: str,
+    seed: int | None,
+    *,
+    start: int = 0,
     length: int | None = None,
-) -> dict[str, np.ndarray]:
-    """``batch`` samples' worth of each ``noise`` input, each from its own stream."""
-    return {
-        t.name: rng.standard_normal(input_shape(t, batch, length), dtype=np.float32)
-        for t, rng in zip(roles.noise, streams, strict=True)
-    }
+    truncation: float | None = None,
+    streams: Sequence[np.random.Generator] = (),
+) -> tuple[NoiseDraw, ...]:
+    """The draws of a request's latent (first, if the graph has one) and ``noise`` inputs.
+
+    A seeded request draws by the manifest's ``scheme`` from sample ``start`` on; ``seed=None``
+    continues ``streams`` (one per drawn input, e.g. a sampler's own), which is not
+    positional. The latent is truncated to ``truncation`` unless the graph takes a
+    ``truncation`` input (then it truncates itself); noise inputs never are.
+    """
+    inputs = ([] if roles.latent is None else [roles.latent]) + list(roles.noise)
+    ks = ([] if roles.latent is None else [0]) + list(range(1, len(roles.noise) + 1))
+    z_trunc = None if roles.truncation is not None else truncation
+    truncs = [z_trunc if t.role == "latent" else None for t in inputs]
+    shapes = [per_sample_shape(t, length) for t in inputs]
+    if seed is None:
+        return tuple(
+            NoiseDraw.continuing(rng, shape, psi)
+            for rng, shape, psi in zip(streams, shapes, truncs, strict=True)
+        )
+    return tuple(
+        NoiseDraw(scheme, seed, k, start, shape, psi)
+        for k, shape, psi in zip(ks, shapes, truncs, strict=True)
+    )
+
+
+def take_inputs(roles: Roles, draws: Sequence[NoiseDraw], count: int) -> dict[str, np.ndarray]:
+    """The next ``count`` samples of each drawn input (:func:`input_draws`), by name."""
+    inputs = ([] if roles.latent is None else [roles.latent]) + list(roles.noise)
+    return {t.name: d.take(count) for t, d in zip(inputs, draws, strict=True)}
 
 
 def role_feed(
@@ -134,19 +168,12 @@ def role_feed(
     """Seeded inputs for any graph of an artifact, every input built from its role.
 
     For a sampler graph this is exactly what ``Sampler.sample(batch, seed)`` feeds (labels
-    default to balanced classes). ``data`` inputs (an encoder's) get uniform noise over the
-    model's range from a stream of their own.
+    default to balanced classes), drawn by the manifest's ``noise_scheme``. ``data`` inputs
+    (an encoder's) get uniform noise over the model's range from a stream of their own.
     """
     roles = Roles.of(graph)
-    feed: dict[str, np.ndarray] = {}
-    if roles.latent is not None:
-        psi_in_graph = roles.truncation is not None
-        shape = input_shape(roles.latent, batch, length)
-        feed[roles.latent.name] = draw_latents(
-            make_rng(seed), shape, None if psi_in_graph else truncation
-        )
-    streams = [noise_stream(seed, k) for k in range(1, len(roles.noise) + 1)]
-    feed.update(draw_noise_inputs(roles, streams, batch, length))
+    draws = input_draws(roles, manifest.noise_scheme, seed, length=length, truncation=truncation)
+    feed = take_inputs(roles, draws, batch)
     if roles.label is not None and labels is None:
         labels = balanced_labels(batch, max(1, manifest.num_classes))
     feed.update(fixed_inputs(roles, batch, length, labels, truncation))

@@ -36,6 +36,13 @@ version are optional, so older artifacts keep loading):
   Output kind ``text``, with input role ``tokens`` and a ``text`` section
   (:class:`~genedge.runtime.text_spec.TextSpec`): a step graph the runtime calls once per
   character, carrying its ``state``; a 1.2 reader refuses the kind and role by name.
+- 2.0: ``noise_scheme``, how a seed becomes the graph's noise inputs: ``"stream"`` (what 1.x
+  artifacts use, and the reading of an absent field) draws every sample's latents in turn from
+  one ``PCG64(seed)`` stream; ``"blocks64"`` (what new exports write) draws sample ``i``'s from
+  block ``i // 64``'s own stream, so a sample depends only on ``(seed, i)`` and a run can be
+  split across machines (``--shard``). The exact recipe is in ``docs/manifest.md``. A major
+  step because a 1.x reader would misread it (other samples for the same seed): it refuses 2.0
+  by its major version, while this reader keeps reading every 1.x artifact as before.
 """
 
 from __future__ import annotations
@@ -50,7 +57,9 @@ from genedge.runtime.errors import ManifestError
 from genedge.runtime.text_spec import TextSpec
 
 METADATA_KEY = "genedge.manifest"
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "2.0"
+#: Major versions this reader accepts: 1.x with the 1.x meanings of absent fields, and 2.x.
+READABLE_MAJORS = ("1", "2")
 
 #: The families genedge trains itself. The runtime accepts any other family name too: it works
 #: by the graphs' input roles and the output kind, never by the family.
@@ -58,6 +67,11 @@ FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan", "text")
 _FAMILY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 #: What an input of a graph is for; the runtime builds each input from its role.
 INPUT_ROLES = ("latent", "label", "state", "data", "noise", "truncation", "tokens")
+#: How a seed becomes noise inputs (2.0): ``stream`` (1.0-1.3) or positional ``blocks64``.
+NOISE_SCHEMES = ("stream", "blocks64")
+#: What the noise scheme of a manifest without the field is (every 1.0-1.3 artifact).
+LEGACY_NOISE_SCHEME = "stream"
+
 OUTPUT_KINDS = ("image", "points", "sequence", "vector", "text")
 PRECISIONS = ("fp32", "fp16", "int8")
 DTYPES = ("float32", "float16", "int64", "int32")
@@ -258,6 +272,8 @@ class Manifest:
         text: Text models (schema 1.3, output kind ``text``): the vocabulary, the rule for
             unseen characters and the step graph's token and state tensors
             (:class:`TextSpec`); ``None`` for every other model.
+        noise_scheme: How a seed becomes the noise inputs (schema 2.0, :data:`NOISE_SCHEMES`):
+            ``"blocks64"`` (positional, what new exports write) or ``"stream"`` (1.0-1.3).
     """
 
     family: str
@@ -279,6 +295,7 @@ class Manifest:
     clusters: int = 0
     likelihood: str | None = None
     text: TextSpec | None = None
+    noise_scheme: str = "blocks64"
 
     @property
     def sampler(self) -> GraphSpec:
@@ -311,6 +328,9 @@ class Manifest:
             if g["memory"] is None:
                 del g["memory"]
         d["schema"] = METADATA_KEY
+        major = str(d["schema_version"]).split(".")[0]
+        if self.noise_scheme != LEGACY_NOISE_SCHEME and major == "1":
+            d["schema_version"] = SCHEMA_VERSION  # a 1.x reader would misread a 2.0 field
         return d
 
     def to_json(self) -> str:
@@ -333,10 +353,11 @@ class Manifest:
         _require(d, ("schema_version", "family", "graphs", "latent_dim", "output_kind"), "manifest")
         version = str(d["schema_version"])
         major = version.split(".")[0]
-        if major != SCHEMA_VERSION.split(".")[0]:
+        if major not in READABLE_MAJORS:
             raise ManifestError(
                 f"manifest schema version {version} is not supported by genedge {__version__} "
-                f"(reads {SCHEMA_VERSION.split('.')[0]}.x); re-export the model or upgrade genedge"
+                f"(reads {', '.join(m + '.x' for m in READABLE_MAJORS)}); re-export the model "
+                "or upgrade genedge"
             )
         family = d["family"]
         if not isinstance(family, str) or not _FAMILY_NAME.fullmatch(family):
@@ -383,6 +404,12 @@ class Manifest:
         text = d.get("text")
         if (text is None) != (d["output_kind"] != "text"):
             raise ManifestError("manifest: output kind text and a text section go together")
+        noise_scheme = d.get("noise_scheme", LEGACY_NOISE_SCHEME)
+        if noise_scheme not in NOISE_SCHEMES:
+            raise ManifestError(
+                f"manifest: unknown noise scheme {noise_scheme!r} (this genedge reads "
+                f"{', '.join(NOISE_SCHEMES)}); upgrade genedge"
+            )
         return cls(
             family=d["family"],
             graphs=graphs,
@@ -403,6 +430,7 @@ class Manifest:
             clusters=clusters,
             likelihood=likelihood,
             text=None if text is None else TextSpec.from_dict(text, graphs["sampler"]),
+            noise_scheme=noise_scheme,
         )
 
 

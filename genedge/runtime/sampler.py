@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -27,12 +28,20 @@ from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.feeds import (
     Roles,
     check_graph_inputs,
-    draw_noise_inputs,
     fixed_inputs,
+    input_draws,
     noise_stream,
+    take_inputs,
 )
 from genedge.runtime.manifest import Manifest, TensorSpec
-from genedge.runtime.noise import balanced_labels, check_labels, draw_latents, make_rng
+from genedge.runtime.noise import (
+    NoiseDraw,
+    balanced_labels,
+    check_labels,
+    check_seed,
+    check_start,
+    make_rng,
+)
 
 log = logging.getLogger("genedge.runtime")
 
@@ -44,16 +53,20 @@ class Sampler:
 
     Args:
         path: The artifact's ``.onnx`` file.
-        backend: ``"auto"`` (fastest available), ``"cpu"``, ``"cuda"``, ``"ort-tensorrt"`` or
-            ``"tensorrt"``. Defaults to ``"auto"``, which tries a compiled TensorRT engine that
-            matches this GPU, then onnxruntime's CUDA provider, then the CPU, and says which
-            it took and why (:attr:`backend_selection`, logged on ``genedge.runtime``).
+        backend: ``"auto"`` (fastest available), ``"cpu"``, ``"openvino"``, ``"cuda"``,
+            ``"ort-tensorrt"`` or ``"tensorrt"``. Defaults to ``"auto"``, which tries a
+            compiled TensorRT engine that matches this GPU, then onnxruntime's CUDA provider,
+            then the CPU, and says which it took and why (:attr:`backend_selection`, logged
+            on ``genedge.runtime``). On the CPU, ``auto`` takes OpenVINO over onnxruntime only
+            where ``genedge calibrate`` measured it faster on this machine (at the batch size
+            nearest ``batch_size_hint``, default 64); it never measures on its own.
             ``auto`` tries onnxruntime's TensorRT provider only when ``backend_options``
             names a ``trt_engine_cache_path`` (its first session builds engines for minutes).
         threads: CPU threads for onnxruntime; ``None`` for its default.
         backend_options: Options for the backend, as plain data (onnxruntime-style):
-            ``device_id``, ``cuda_graph``, ``iobinding``, ``fp16``, ``precision``,
-            ``trt_engine_cache_path``, ``optimized_model_cache``, ``provider_options``; see
+            ``device_id``, ``cuda_graph``, ``iobinding``, ``fp16``, ``precision`` (TensorRT:
+            fp16/fp32; OpenVINO: fp32, bf16 or its default), ``trt_engine_cache_path``,
+            ``optimized_model_cache``, ``provider_options``, ``batch_size_hint`` (auto); see
             :data:`genedge.runtime.backends.BACKEND_OPTIONS` for which backend takes which.
             With ``auto``, each candidate gets the options it takes.
 
@@ -182,18 +195,24 @@ class Sampler:
         *,
         length: int | None = None,
         truncation: float | None = None,
+        start: int = 0,
     ) -> np.ndarray:
-        """The latents ``sample(n, seed)`` would use, as float32."""
+        """The latents ``sample(n, seed, start=start)`` would use, as float32 (``truncation``
+        applied as given, also for a graph that truncates itself)."""
         n = check_count(n)
-        return draw_latents(make_rng(seed), self.latent_shape(n, length), truncation)
+        self._check_start(seed, start)
+        shape = self.latent_shape(n, length)[1:]
+        return self._latent_draw(seed, start, shape, truncation).take(n)
 
     def labels_for(
-        self, n: int, labels: object = None, *, repeat: bool = False
+        self, n: int, labels: object = None, *, repeat: bool = False, start: int = 0
     ) -> np.ndarray | None:
         """Validated labels for ``n`` samples; balanced over classes when ``labels`` is None.
 
         With ``repeat``, a list shorter than ``n`` repeats in order (what ``genedge sample
-        --labels 0,1,2`` does).
+        --labels 0,1,2`` does). Balanced labels are positional: sample ``i`` gets class
+        ``i % K``, and ``start`` is the position of the first of the ``n``; given labels are
+        taken as the ``n`` samples' own.
         """
         k = self.manifest.num_classes
         if self._label is None:
@@ -201,7 +220,7 @@ class Sampler:
                 raise InputError("this model takes no labels (it is not conditional)")
             return None
         if labels is None:
-            return balanced_labels(n, k)
+            return balanced_labels(n, k, check_start(start))
         return check_labels(labels, n, k, repeat=repeat)
 
     # -- sampling ----------------------------------------------------------------------------
@@ -216,14 +235,17 @@ class Sampler:
         truncation: float | None = None,
         batch_size: int | None = None,
         raw: bool = False,
+        start: int = 0,
     ) -> np.ndarray:
         """Draw ``n`` samples.
 
         Args:
             n: Number of samples.
-            seed: Seed of the PCG64 noise generator; the same seed gives the same samples on
-                every backend and at every batch size. ``None`` continues the sampler's own
-                stream (seeded from OS entropy): fresh samples with the least overhead.
+            seed: Seed of the noise (PCG64 generators, drawn by the manifest's
+                ``noise_scheme``; the recipe is in ``docs/manifest.md``): the same seed gives
+                the same samples on every backend and at every batch size. ``None``
+                continues the sampler's own stream (seeded from OS entropy): fresh samples
+                with the least overhead.
             labels: For conditional models: one class for all, or one per sample. Defaults to
                 classes balanced in turn (0, 1, ..., K-1, 0, ...).
             length: For sequence models, the number of time steps. Defaults to the training
@@ -231,9 +253,19 @@ class Sampler:
             truncation: Draw latents from a normal truncated to ``[-psi, psi]``.
             batch_size: Samples per backend call. Defaults to a size that bounds memory.
             raw: Return the model's own range (e.g. tanh's [-1, 1]) instead of data units.
+            start: The position of the first sample in the seed's sequence of samples:
+                ``sample(n, seed, start=s)`` equals ``sample(s + n, seed)[s:]`` (default
+                labels included), so a run can be split across machines (``--shard``). Needs
+                a seed. An artifact of the ``blocks64`` noise scheme (every 2.x export) draws
+                only the samples asked for; one of the legacy ``stream`` scheme (1.x) draws
+                and discards the first ``start`` samples' noise: exact, but its cost grows
+                with ``start``.
 
         Returns:
             float32 array of shape ``(n, *sample_shape)``.
+
+        Raises:
+            InputError: A bad count, seed, start, labels, length or truncation.
         """
         x, _ = self.sample_labelled(
             n,
@@ -243,6 +275,7 @@ class Sampler:
             truncation=truncation,
             batch_size=batch_size,
             raw=raw,
+            start=start,
         )
         return x
 
@@ -256,21 +289,26 @@ class Sampler:
         truncation: float | None = None,
         batch_size: int | None = None,
         raw: bool = False,
+        start: int = 0,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Like :meth:`sample`, returning ``(x, labels)`` (labels ``None`` if unconditional)."""
         plan = self._plans.get((n, length, batch_size))
         if plan is None:
             plan = self._plan(n, length, batch_size)
-        ys = None if self._label is None and labels is None else self.labels_for(n, labels)
-        rng = self._stream if seed is None else make_rng(seed)
+        if start:
+            self._check_start(seed, start)
+        if self._label is None and labels is None:
+            ys = None
+        else:
+            ys = self.labels_for(n, labels, start=start)
         if plan.single and not self._roles.noise and self._roles.truncation is None:
             # The common case: one backend call, its output returned as is.
-            z = draw_latents(rng, plan.latent_shape, truncation)
+            z = self._latent_draw(seed, start, plan.latent_shape[1:], truncation).take(n)
             return self._run(z, ys, raw, {}, length, None), ys
         out = np.empty(plan.output_shape, np.float32)
-        chunks = self._chunks(n, seed, rng, ys, length, truncation, plan.batch_size, raw)
-        for start, xb in chunks:
-            out[start : start + len(xb)] = xb
+        chunks = self._chunks(n, seed, start, ys, length, truncation, plan.batch_size, raw)
+        for at, xb in chunks:
+            out[at : at + len(xb)] = xb
         return out, ys
 
     def _plan(self, n: int, length: int | None, batch_size: int | None) -> Plan:
@@ -301,16 +339,18 @@ class Sampler:
         truncation: float | None = None,
         batch_size: int | None = None,
         raw: bool = False,
+        start: int = 0,
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         """Yield ``(x, labels)`` chunks of at most ``batch_size`` samples; memory stays flat
-        for any ``n``. The concatenated chunks equal ``sample_labelled(n, seed, ...)``."""
+        for any ``n``. The concatenated chunks equal ``sample_labelled(n, seed, ...)``
+        (``start`` as there)."""
         n = check_count(n)
         self._length(length)  # validates it, also for models without a time axis
         bs = self._batch_size(batch_size, length)
-        ys = self.labels_for(n, labels)
-        rng = self._rng_for(seed)
-        for start, xb in self._chunks(n, seed, rng, ys, length, truncation, bs, raw):
-            yield xb, None if ys is None else ys[start : start + len(xb)]
+        self._check_start(seed, start)
+        ys = self.labels_for(n, labels, start=start)
+        for at, xb in self._chunks(n, seed, start, ys, length, truncation, bs, raw):
+            yield xb, None if ys is None else ys[at : at + len(xb)]
 
     def feed(
         self,
@@ -320,52 +360,69 @@ class Sampler:
         labels: object = None,
         length: int | None = None,
         truncation: float | None = None,
+        start: int = 0,
     ) -> dict[str, np.ndarray]:
-        """The sampler graph's inputs, by name, that ``sample(n, seed, ...)`` feeds it in one
-        call (latents, noise inputs, labels, truncation, states): for benchmarks and checks."""
+        """The sampler graph's inputs, by name, that ``sample(n, seed, start=start, ...)``
+        feeds it in one call (latents, noise inputs, labels, truncation, states): for
+        benchmarks and checks."""
         n = check_count(n)
         length = self._length(length) or None
-        ys = self.labels_for(n, labels)
-        shape = self.latent_shape(n, length)
-        z = draw_latents(self._rng_for(seed), shape, self._z_trunc(truncation))
-        feed = {self._latent.name: z}
-        feed.update(draw_noise_inputs(self._roles, self._noise_rngs(seed), n, length))
+        self._check_start(seed, start)
+        ys = self.labels_for(n, labels, start=start)
+        feed = take_inputs(self._roles, self._draws(seed, start, length, truncation), n)
         feed.update(fixed_inputs(self._roles, n, length, ys, truncation))
         return feed
 
-    def _z_trunc(self, truncation: float | None) -> float | None:
-        # A graph with a truncation input truncates itself; its latents stay untruncated.
-        return None if self._roles.truncation is not None else truncation
+    def _check_start(self, seed: int | None, start: int) -> None:
+        check_start(start)
+        if start and seed is None:
+            raise InputError("start (or --shard) needs a seed: unseeded samples have no positions")
 
-    def _noise_rngs(self, seed: int | None) -> list[np.random.Generator]:
+    def _latent_draw(
+        self, seed: int | None, start: int, shape: tuple[int, ...], truncation: float | None
+    ) -> NoiseDraw:
+        """The latent's draw: positional by the manifest's scheme when seeded; ``seed=None``
+        continues the sampler's own stream (numpy generators are thread-safe), which skips
+        the ~20 us of seeding a fresh generator on every call."""
         if seed is None:
-            return self._noise_streams
-        return [noise_stream(seed, k) for k in range(1, len(self._roles.noise) + 1)]
+            return NoiseDraw.continuing(self._stream, shape, truncation)
+        check_seed(seed)
+        return NoiseDraw(self.manifest.noise_scheme, seed, 0, start, shape, truncation)
+
+    def _draws(
+        self, seed: int | None, start: int, length: int | None, truncation: float | None
+    ) -> tuple[NoiseDraw, ...]:
+        """The latent's and the noise inputs' draws of a request (see :func:`input_draws`)."""
+        return input_draws(
+            self._roles,
+            self.manifest.noise_scheme,
+            seed,
+            start=start,
+            length=length,
+            truncation=truncation,
+            streams=[self._stream, *self._noise_streams],
+        )
 
     def _chunks(
         self,
         n: int,
         seed: int | None,
-        rng: np.random.Generator,
+        start: int,
         ys: np.ndarray | None,
         length: int | None,
         truncation: float | None,
         bs: int,
         raw: bool,
     ) -> Iterator[tuple[int, np.ndarray]]:
-        noise_rngs = self._noise_rngs(seed)
+        """``(position in the request, samples)`` of each backend call."""
         steps = self._length(length) or None
-        for start in range(0, n, bs):
-            m = min(bs, n - start)
-            z = draw_latents(rng, self.latent_shape(m, length), self._z_trunc(truncation))
-            noise = draw_noise_inputs(self._roles, noise_rngs, m, steps)
-            ys_m = None if ys is None else ys[start : start + m]
-            yield start, self._run(z, ys_m, raw, noise, steps, truncation)
-
-    def _rng_for(self, seed: int | None) -> np.random.Generator:
-        # seed=None continues the sampler's own stream (numpy generators are thread-safe),
-        # which skips the ~7 us of seeding a fresh generator on every call.
-        return self._stream if seed is None else make_rng(seed)
+        draws = self._draws(seed, start, steps, truncation)
+        for at in range(0, n, bs):
+            m = min(bs, n - at)
+            inputs = take_inputs(self._roles, draws, m)
+            z = inputs.pop(self._latent.name)
+            ys_m = None if ys is None else ys[at : at + m]
+            yield at, self._run(z, ys_m, raw, inputs, steps, truncation)
 
     def generate(
         self,
@@ -396,10 +453,18 @@ class Sampler:
         length = z.shape[1] if self._is_sequence else None
         bs = self._batch_size(batch_size, length)
         out = np.empty(self.output_shape(n, length), np.float32)
-        noise_rngs = self._noise_rngs(seed)
+        # The noise inputs only, from position 0, as sample(n, seed) draws them.
+        noise_roles = replace(self._roles, latent=None)
+        draws = input_draws(
+            noise_roles,
+            self.manifest.noise_scheme,
+            seed,
+            length=length,
+            streams=self._noise_streams,
+        )
         for s in range(0, n, bs):
             zb = z[s : s + bs]
-            noise = draw_noise_inputs(self._roles, noise_rngs, len(zb), length)
+            noise = take_inputs(noise_roles, draws, len(zb))
             ys_b = None if ys is None else ys[s : s + bs]
             out[s : s + bs] = self._run(zb, ys_b, raw, noise, length, truncation)
         return out

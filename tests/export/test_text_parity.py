@@ -47,7 +47,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_step_graph_has_dynamic_batch_and_length(exported: tuple[Path, Path]) -> None:
     _, path = exported
     m = read_manifest(path)
-    assert m.output_kind == "text" and m.schema_version == "1.3" and m.text is not None
+    assert m.output_kind == "text" and m.schema_version == "2.0" and m.text is not None
     spec = m.text
     assert spec.vocab == "".join(sorted(set(TEXT)))
     assert (spec.tokens, spec.state, spec.state_out, spec.logits) == (

@@ -91,7 +91,7 @@ def _one_line_error(r: subprocess.CompletedProcess[str]) -> str:
 
 def test_export_marks_the_encoder_as_a_companion(vae_onnx: Path) -> None:
     main = read_manifest(vae_onnx)
-    assert main.companion is None and main.schema_version == "1.3"
+    assert main.companion is None and main.schema_version == "2.0"
     # 1.3: the decoder's likelihood is contract, written by the export from the run.
     assert main.likelihood == main.provenance["hparams"]["likelihood"] == "bernoulli"
     assert main.can_encode and main.clusters == 0

@@ -54,7 +54,7 @@ def test_scale_offset_inverts_minmax() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d.update(schema_version="2.0"), "schema version 2.0 is not supported"),
+        (lambda d: d.update(schema_version="3.0"), "schema version 3.0 is not supported"),
         (lambda d: d.pop("graphs"), "missing field(s) graphs"),
         (lambda d: d.update(family=""), "family must be a name"),
         (lambda d: d.update(family=7), "family must be a name"),
@@ -94,7 +94,7 @@ def test_new_manifests_are_schema_1_3_and_omit_companion_unless_set() -> None:
     from genedge.runtime.manifest import SCHEMA_VERSION
 
     d = json.loads(_manifest().to_json())
-    assert SCHEMA_VERSION == "1.3" and d["schema_version"] == "1.3"
+    assert SCHEMA_VERSION == "2.0" and d["schema_version"] == "2.0"
     assert "companion" not in d
 
 
