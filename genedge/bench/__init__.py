@@ -17,7 +17,8 @@ Modules: :mod:`~genedge.bench.timers` (host clock and CUDA event timers),
 rounds), :mod:`~genedge.bench.report` (rows and the report), :mod:`~genedge.bench.ceilings`
 (GEMM ceilings), :mod:`~genedge.bench.flops` (FLOP counting), :mod:`~genedge.bench.cold`
 (cold starts), :mod:`~genedge.bench.machine` (machine info), :mod:`~genedge.bench.plot`
-(latency plot), :mod:`~genedge.bench.runners` (torch and GPU runners) and
+(latency plot), :mod:`~genedge.bench.runners` (torch and GPU runners),
+:mod:`~genedge.bench.peers` (what users would pick instead: torch.compile and bare OpenVINO) and
 :mod:`~genedge.bench.run` (:func:`run_bench`).
 """
 

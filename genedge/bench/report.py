@@ -37,6 +37,9 @@ class BenchRow:
     h2d_ms: float | None = None
     compute_ms: float | None = None
     d2h_ms: float | None = None
+    #: Untimed compile seconds behind the row: torch-compile's first call at this batch size
+    #: (tracing, inductor codegen, one run); OpenVINO's compile_model (once, every batch size).
+    compile_s: float | None = None
 
 
 @dataclass

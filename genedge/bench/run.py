@@ -13,6 +13,7 @@ from genedge.bench.ceilings import _ceil_or_none, onnxruntime_gemm_ceiling, torc
 from genedge.bench.cold import cold_start
 from genedge.bench.interleave import Runner, time_interleaved
 from genedge.bench.machine import machine_info
+from genedge.bench.peers import PEER_BACKENDS, OpenVinoBare, TorchCompiled
 from genedge.bench.report import BenchReport, BenchRow, rows_from_timings
 from genedge.bench.runners import (
     TorchSource,
@@ -27,7 +28,11 @@ from genedge.bench.timers import TorchEventTimer
 MAX_BENCH_BATCH = 4096
 #: Backends run_bench knows; the GPU ones are rows with a reason where they cannot run.
 GPU_BACKENDS = ("torch-cuda", "torch-cuda-graph", "cuda", "cuda-graph", "ort-tensorrt", "tensorrt")
-ALL_BACKENDS = ("torch", "cpu", "cpu-bare", *GPU_BACKENDS)
+#: ``cpu-openvino`` (``Sampler(backend="openvino")``, genedge's own OpenVINO backend) belongs
+#: after the peers, with a branch in run_bench beside ``cpu``'s.
+#: genedge's own OpenVINO rows: ``Sampler(backend="openvino")`` end to end, f32 and bf16.
+OPENVINO_SAMPLERS = {"cpu-openvino": "fp32", "cpu-openvino-bf16": "bf16"}
+ALL_BACKENDS = ("torch", "cpu", "cpu-bare", *OPENVINO_SAMPLERS, *PEER_BACKENDS, *GPU_BACKENDS)
 
 if TYPE_CHECKING:
     from genedge.runtime import Sampler
@@ -72,7 +77,11 @@ def run_bench(
         weights: A module's weights (``against`` a module).
         backends: ``torch`` (eager, needs ``against``), ``cpu`` (``Sampler.sample`` end to end,
             noise included), ``cpu-bare`` (``session.run`` on pre-drawn inputs: the floor the
-            Sampler's overhead is measured against); on a GPU ``cuda`` (IOBinding),
+            Sampler's overhead is measured against); peers (:mod:`genedge.bench.peers`):
+            ``torch-compile`` (inductor, static shapes, compiled in the untimed first call
+            at each batch size, needs ``against``), ``openvino`` (bare OpenVINO, f32 forced)
+            and ``openvino-default`` (its default precision, bf16 on CPUs with bf16 units);
+            on a GPU ``cuda`` (IOBinding),
             ``cuda-graph``, ``ort-tensorrt``, ``tensorrt`` (see :func:`gpu_runner`) and
             ``torch-cuda`` / ``torch-cuda-graph`` (see :func:`torch_cuda_runners`, need
             ``against``). A backend that cannot run here becomes a row with its reason; one
@@ -88,7 +97,7 @@ def run_bench(
     """
     from genedge.runtime import GenedgeError, Sampler
     from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-    from genedge.runtime.errors import InputError
+    from genedge.runtime.errors import BackendUnavailableError, InputError
 
     model = Path(model)
     for batch in batch_sizes:
@@ -113,6 +122,9 @@ def run_bench(
     samplers: dict[str, Any] = {}  # runner -> the Sampler whose parity and size it reports
     precision_of: dict[str, str] = {}
     timing_of: dict[str, str] = {}
+    artifact_of: dict[str, Path] = {}  # runner -> the file its size is read from
+    compiled: TorchCompiled | None = None
+    compile_of: dict[str, float] = {}  # untimed compile seconds of a peer (all batch sizes)
     flops = 0.0
     torch_sampler_ = None
     torch_gpu: dict[str, Runner] | str | None = None
@@ -126,6 +138,27 @@ def run_bench(
                 continue
             runners[name] = torch_run
             engines[name] = "torch"
+        elif name == "torch-compile":
+            if source is None:
+                missing[name] = "skipped: pass --against RUN or FILE.py:Name to time torch.compile"
+                continue
+            runners[name] = compiled = TorchCompiled(source, manifest)
+            engines[name] = "torch"  # inductor calls ATen/oneDNN for GEMMs: torch's ceiling
+        elif name in ("openvino", "openvino-default"):
+            spec = manifest.sampler
+            try:
+                ov = OpenVinoBare(
+                    model, spec.inputs, spec.outputs, threads, "f32" if name == "openvino" else None
+                )
+            except GenedgeError as e:
+                missing[name] = f"not available: {e}"
+                continue
+            runners[name] = _backend_runner(ov, _feed_maker(probe))
+            engines[name] = "openvino"
+            samplers[name] = Sampler.from_backend(manifest, ov)
+            artifact_of[name] = model
+            precision_of[name] = ov.precision
+            compile_of[name] = ov.compile_s
         elif name in ("torch-cuda", "torch-cuda-graph"):
             if source is None:
                 missing[name] = (
@@ -154,6 +187,22 @@ def run_bench(
             runners[name] = _sample_runner(s)
             engines[name] = "onnxruntime"
             samplers[name] = s
+        elif name in OPENVINO_SAMPLERS:
+            try:
+                s = Sampler(
+                    model,
+                    backend="openvino",
+                    threads=threads,
+                    backend_options={"precision": OPENVINO_SAMPLERS[name]},
+                )
+            except GenedgeError as e:
+                missing[name] = f"not available: {e}"
+                continue
+            used = s.describe().get("precision_used", OPENVINO_SAMPLERS[name])
+            runners[name] = _sample_runner(s)
+            engines[name] = "openvino"
+            samplers[name] = s
+            precision_of[name] = str(used)
         else:
             try:
                 runner, s, kind = gpu_runner(name, model, probe, threads)
@@ -192,7 +241,7 @@ def run_bench(
         c = _ceil_or_none(lambda: onnxruntime_gemm_ceiling(gemm_n, threads=threads))
         if c:
             ceilings["onnxruntime"] = c
-    if "torch" in engines:
+    if "torch" in engines.values():
         c = _ceil_or_none(lambda: torch_gemm_ceiling(gemm_n))
         if c:
             ceilings["torch"] = c
@@ -206,10 +255,11 @@ def run_bench(
             parity[name] = float(np.abs(smp.generate(z, ys, raw=True) - ref).max())
     sizes = {
         name: sum(
-            (smp.path if g.file is None else smp.path.parent / g.file).stat().st_size
+            (path if g.file is None else path.parent / g.file).stat().st_size
             for g in smp.manifest.graphs.values()
         )
         for name, smp in samplers.items()
+        for path in (artifact_of.get(name, smp.path),)
     }
     precision_of.update({k: manifest.precision for k in runners if k not in precision_of})
 
@@ -222,6 +272,9 @@ def run_bench(
             try:
                 fn(batch)
             except Exception as e:  # noqa: BLE001 - reported as the row's status
+                if name in PEER_BACKENDS and isinstance(e, BackendUnavailableError):
+                    missing[name] = f"not available: {e}"  # e.g. inductor cannot compile here
+                    continue
                 first = str(e).strip().splitlines()[0] if str(e).strip() else ""
                 rows.append(
                     BenchRow(
@@ -234,6 +287,8 @@ def run_bench(
                 )
                 continue
             ready[name] = fn
+        for name in missing:
+            runners.pop(name, None)
         phases: dict[str, dict[str, list[float]]] = {}
         times = time_interleaved(ready, batch, budget_s, phases_out=phases) if ready else {}
         got = rows_from_timings(
@@ -242,8 +297,17 @@ def run_bench(
         for r in got:
             r.model_bytes = sizes.get(r.backend)
             r.parity_max_abs = parity.get(r.backend)
+            r.compile_s = compile_of.get(r.backend)
+            if r.backend == "torch-compile" and compiled is not None:
+                r.compile_s = compiled.compile_s.get(batch)
         rows.extend(got)
     tmp.cleanup()
+    if compiled is not None and torch_sampler_ is not None and "torch-compile" not in missing:
+        # After the sweep: at a batch size already compiled, so parity costs no compilation.
+        err = compiled.parity(manifest, probe, torch_sampler_)
+        for r in rows:
+            if r.backend == "torch-compile" and r.status == "ok":
+                r.parity_max_abs = err
     # A backend that cannot run is one row with its reason (batch 0: not run at any size).
     rows.extend(
         BenchRow(backend=k, precision=precision_of.get(k, manifest.precision), batch=0, status=v)
@@ -265,6 +329,12 @@ def run_bench(
             "5 ms pause between backends, time.perf_counter per call; GPU rows: CUDA events "
             "per call (each row's `timing`), H2D/compute/D2H where the backend exposes them",
             "allocator": "defaults (onnxruntime arena on; torch CPU allocator)",
+            "peers": "torch-compile: torch.compile(backend='inductor', dynamic=False), one "
+            "graph per batch size compiled in the untimed first call (row compile_s); "
+            "openvino / openvino-default: Core().compile_model(artifact, 'CPU', "
+            "{PERFORMANCE_HINT: LATENCY, INFERENCE_NUM_THREADS: threads[, "
+            "INFERENCE_PRECISION_HINT: f32]}), dynamic batch axis, infer() on the cpu-bare "
+            "inputs (row compile_s: compile_model seconds)",
         },
         machine=machine_info(),
         cold=cold_start(model, None if source is None else source.run_dir) if cold else [],

@@ -1,11 +1,11 @@
 """The ``genedge`` command line: parse, call one library function, print.
 
 Each command lives in the module of its group (``train_cmd``, ``export_cmd``, ``sample_cmd``,
-``info_cmd``, ``bench_cmd``, ``eval_cmd``, ``repair_cmd``) as a plain function, registered
-below on the one app of :mod:`genedge.cli._app`, in the order ``--help`` lists them. Commands
-that need PyTorch import it lazily, so ``genedge sample model.onnx`` and ``genedge info`` start
-as fast as the runtime does. Errors a user can cause print one line on stderr and exit with
-code 2 (:func:`main`).
+``info_cmd``, ``bench_cmd``, ``calibrate_cmd``, ``eval_cmd``, ``repair_cmd``) as a plain
+function, registered below on the one app of :mod:`genedge.cli._app`, in the order ``--help``
+lists them. Commands that need PyTorch import it lazily, so ``genedge sample model.onnx`` and
+``genedge info`` start as fast as the runtime does. Errors a user can cause print one line on
+stderr and exit with code 2 (:func:`main`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from genedge.cli._app import app
 from genedge.cli._main import main
 from genedge.cli.bench_cmd import bench
 from genedge.cli.byom_cmd import wrap
+from genedge.cli.calibrate_cmd import calibrate
 from genedge.cli.eval_cmd import eval_
 from genedge.cli.export_cmd import compile_, export, verify
 from genedge.cli.info_cmd import info
 from genedge.cli.repair_cmd import repair
-from genedge.cli.sample_cmd import interpolate, reconstruct, sample
+from genedge.cli.sample_cmd import interpolate, merge, reconstruct, sample
 from genedge.cli.train_cmd import train
 
 app.command()(train)
@@ -27,8 +28,10 @@ app.command("compile")(compile_)
 app.command()(verify)
 app.command()(wrap)
 app.command()(sample)
+app.command()(merge)
 app.command()(info)
 app.command()(bench)
+app.command()(calibrate)
 app.command()(reconstruct)
 app.command()(interpolate)
 app.command()(repair)

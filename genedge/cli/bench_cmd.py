@@ -36,10 +36,18 @@ def bench(
     backends: Annotated[
         str,
         typer.Option(
-            help="torch, cpu, cpu-bare; GPU: cuda, cuda-graph, ort-tensorrt, tensorrt, "
-            "torch-cuda, torch-cuda-graph (rows with a reason where they cannot run)."
+            help="torch, cpu, cpu-bare, cpu-openvino, cpu-openvino-bf16 (genedge's Sampler on "
+            "OpenVINO, f32 / bf16 where the CPU has it, else f32); peers: torch-compile "
+            "(inductor; with --against, "
+            "compiles per batch size, untimed), openvino (f32), openvino-default (its "
+            "default precision, bf16 where the CPU has it); GPU: cuda, cuda-graph, "
+            "ort-tensorrt, tensorrt, torch-cuda, torch-cuda-graph (rows with a reason where "
+            "they cannot run)."
         ),
-    ] = "torch,cpu,cpu-bare,torch-cuda,torch-cuda-graph,cuda,cuda-graph,ort-tensorrt,tensorrt",
+    ] = (
+        "torch,cpu,cpu-bare,cpu-openvino,cpu-openvino-bf16,torch-compile,openvino,openvino-default,"
+        "torch-cuda,torch-cuda-graph,cuda,cuda-graph,ort-tensorrt,tensorrt"
+    ),
     batch_sizes: Annotated[
         str | None,
         typer.Option(help="Batch sizes (1 to 4096); default 1,16,256,1024, text models 1,64."),
@@ -81,6 +89,7 @@ def bench(
     ceil = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report.ceilings_gflops.items())
     table = Table(title=f"{model.name} ({report.family}); GEMM ceiling: {ceil or 'n/a'}")
     split = any(r.compute_ms is not None for r in report.rows)  # H2D/compute/D2H columns
+    compiles = any(r.compile_s is not None for r in report.rows)
     for col in (
         "backend",
         "precision",
@@ -96,6 +105,7 @@ def bench(
         *(("h2d ms", "compute ms", "d2h ms", "timing") if split else ()),
         "outliers",
         "parity",
+        *(("compile s",) if compiles else ()),
         "status",
     ):
         table.add_column(col, justify="left" if col in ("backend", "status") else "right")
@@ -126,6 +136,7 @@ def bench(
             ),
             "-" if lat is None else f"{lat.outliers}/{lat.calls}",
             _fmt(r.parity_max_abs, ".1e"),
+            *((_fmt(r.compile_s, ".2f"),) if compiles else ()),
             escape(r.status),
         )
     out.print(table)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from genedge.cli._app import Backend, out, write_json
+from genedge.cli._app import Backend, out, parse_set, write_json
 from genedge.cli.text_reports import eval_text, is_text_artifact, refuse_text_run
 
 
@@ -26,6 +26,13 @@ def eval_(
         Backend, typer.Option(help="auto, cpu, cuda, ort-tensorrt, tensorrt.")
     ] = Backend("auto"),
     threads: Annotated[int | None, typer.Option(help="CPU threads (torch, onnxruntime).")] = None,
+    backend_option: Annotated[
+        list[str],
+        typer.Option(
+            "--backend-option",
+            help="Backend option key=value (repeatable), e.g. precision=bf16 with openvino.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
     length: Annotated[
         int | None,
         typer.Option(help="Text models: characters per generated sample (default 300)."),
@@ -47,7 +54,15 @@ def eval_(
     refuse_text_run(source, "eval")
     from genedge.eval.evaluate import evaluate
 
-    report = evaluate(source, data, n, seed, backend=backend.value, threads=threads)
+    report = evaluate(
+        source,
+        data,
+        n,
+        seed,
+        backend=backend.value,
+        threads=threads,
+        backend_options=parse_set(backend_option),
+    )
     table = Table(title=f"eval: {escape(str(source))} ({report.family}) vs {escape(report.data)}")
     for col in ("metric", "value", "floor", "ratio", "better", "note"):
         table.add_column(col, justify="left" if col in ("metric", "better", "note") else "right")

@@ -21,7 +21,7 @@ depends on the model's manifest (family, output kind, classes) and the data's ki
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,6 +132,7 @@ def evaluate(
     *,
     backend: str = "auto",
     threads: int | None = None,
+    backend_options: Mapping[str, object] | None = None,
 ) -> EvalReport:
     """Sample a model and measure its samples against real data, each metric beside its floor.
 
@@ -143,6 +144,8 @@ def evaluate(
         seed: Seeds the sample noise, the split of the real data and the metric networks.
         backend: Runtime backend for an artifact.
         threads: CPU threads for torch and onnxruntime (``None``: their defaults).
+        backend_options: The runtime backend's options, e.g. ``{"precision": "bf16"}`` with
+            ``backend="openvino"``: what a runtime precision does to sample quality.
 
     Returns:
         The :class:`EvalReport`.
@@ -153,13 +156,19 @@ def evaluate(
     """
     n = check_count(n)
     with torch_scope(threads):
-        return _evaluate(source, data, n, seed, backend, threads)
+        return _evaluate(source, data, n, seed, backend, threads, backend_options)
 
 
 def _evaluate(
-    source: str | Path, data: str, n: int, seed: int, backend: str, threads: int | None
+    source: str | Path,
+    data: str,
+    n: int,
+    seed: int,
+    backend: str,
+    threads: int | None,
+    backend_options: Mapping[str, object] | None = None,
 ) -> EvalReport:
-    sampler = open_source(source, backend, threads)
+    sampler = open_source(source, backend, threads, backend_options)
     mf = sampler.manifest
     ds = load_dataset(data, seed=seed, n=2 * n if data in _GENERATED else None)
     length = _check_fit(mf, ds)

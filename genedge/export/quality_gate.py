@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genedge.runtime.errors import GenedgeError
+
+if TYPE_CHECKING:
+    from genedge.eval.evaluate import EvalReport
 
 #: How much worse than fp32 the reduced artifact's headline figure may be (relative).
 QUALITY_TOLERANCE = 0.10
@@ -91,6 +95,44 @@ def check_quality(
 
     reference = evaluate(run_dir, data, n=n, seed=seed)
     candidate = evaluate(artifact, data, n=n, seed=seed, backend="cpu")
+    return _compare(reference, candidate, precision, data)
+
+
+def check_runtime_precision(
+    artifact: str | Path,
+    data: str,
+    precision: str = "bf16",
+    backend: str = "openvino",
+    n: int = 1000,
+    seed: int = 0,
+    threads: int | None = None,
+) -> QualityCheck:
+    """The gate for a precision the runtime chooses (OpenVINO's bf16): the same fp32 artifact
+    evaluated on onnxruntime in fp32 and on ``backend`` at ``precision``, with the same seed.
+
+    Example:
+        >>> check_runtime_precision("dcgan.onnx", "mnist").passed
+        True
+    """
+    from genedge.eval.evaluate import evaluate
+
+    reference = evaluate(artifact, data, n=n, seed=seed, backend="cpu", threads=threads)
+    candidate = evaluate(
+        artifact,
+        data,
+        n=n,
+        seed=seed,
+        backend=backend,
+        threads=threads,
+        backend_options={"precision": precision},
+    )
+    return _compare(reference, candidate, f"{precision} ({backend} runtime)", data)
+
+
+def _compare(
+    reference: EvalReport, candidate: EvalReport, precision: str, data: str
+) -> QualityCheck:
+    """The headline metric of two reports of the same evaluation, as a :class:`QualityCheck`."""
     keys = {m.key for m in reference.metrics}
     metric = next((k for k in HEADLINES if k in keys), None)
     if metric is None:  # every report has one of them; guard against a new kind

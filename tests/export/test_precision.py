@@ -326,3 +326,14 @@ def test_a_modules_reduced_export_without_data_is_refused(
         ring_module, tmp_path / "r.onnx", precision=precision, quality_check=False, **POINTS
     )
     assert kept.report.passed and kept.quality is None
+
+
+def test_runtime_bf16_is_held_by_the_same_gate(gan_points_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from genedge.export.quality_gate import check_runtime_precision
+
+    art = export_run(gan_points_run, tmp_path / "ring.onnx").path
+    q = check_runtime_precision(art, "ring8", precision="bf16", n=300, threads=1)
+    assert q.metric == "high_quality" and q.precision == "bf16 (openvino runtime)"
+    # The same artifact, seed and real halves: only the engine's arithmetic differs.
+    assert q.passed and abs(q.candidate - q.fp32) <= 0.1 * max(q.fp32, 1e-3)

@@ -15,12 +15,13 @@ from genedge.runtime import Sampler
 from genedge.runtime.backends import Backend
 from genedge.runtime.backends.cuda_graph import CudaGraphRunner
 from genedge.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from genedge.runtime.backends.openvino_backend import OpenVinoBackend
 from genedge.runtime.backends.tensorrt_backend import TensorRTBackend
 from genedge.runtime.manifest import METADATA_KEY, GraphSpec, Manifest, Preprocessing, TensorSpec
 
 #: The protocol's members (what ``genedge.runtime.backends.Backend`` declares).
 MEMBERS = ("name", "inputs", "outputs", "run", "describe", "close")
-BACKEND_CLASSES = (OnnxRuntimeBackend, CudaGraphRunner, TensorRTBackend)
+BACKEND_CLASSES = (OnnxRuntimeBackend, CudaGraphRunner, TensorRTBackend, OpenVinoBackend)
 
 
 @pytest.fixture(scope="module")

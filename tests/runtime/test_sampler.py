@@ -169,7 +169,8 @@ def test_auto_picks_the_cpu_without_gpu_packages_and_says_why(gan_points_onnx: P
     assert s.backend == "cpu"
     assert s.backend_selection == (
         f"cpu (auto; skipped tensorrt: {NO_TENSORRT}; "
-        f"cuda: {_missing_provider('CUDAExecutionProvider')})"
+        f"cuda: {_missing_provider('CUDAExecutionProvider')}; "
+        f"openvino: not calibrated: run `genedge calibrate {gan_points_onnx.name}`)"
     )
     np.testing.assert_array_equal(
         s.sample(64, seed=0), Sampler(gan_points_onnx, backend="cpu").sample(64, seed=0)

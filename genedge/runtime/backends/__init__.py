@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TypedDict
 
 from genedge.runtime.backends.protocol import Backend, PhaseTimer, input_names
-from genedge.runtime.errors import BackendUnavailableError, InputError
+from genedge.runtime.errors import BackendUnavailableError, GenedgeError, InputError
 
 __all__ = [
+    "AUTO_OPTIONS",
     "BACKEND_NAMES",
     "BACKEND_OPTIONS",
     "REGISTRY",
@@ -56,8 +57,21 @@ BACKEND_OPTIONS: dict[str, dict[str, str]] = {
         "fp16": "insist on an fp16 (True) or fp32 (False) engine (bool)",
         "precision": "insist on an fp16 or fp32 engine (str)",
     },
+    "openvino": {
+        "precision": "'fp32' (default, forced), 'bf16', or 'default' (OpenVINO's choice) (str)",
+        "optimized_model_cache": "OpenVINO's compiled-model cache (bool or folder)",
+    },
 }
-KNOWN_OPTIONS = sorted({k for opts in BACKEND_OPTIONS.values() for k in opts})
+#: Options only ``auto`` takes (it passes none of them on).
+AUTO_OPTIONS: dict[str, str] = {
+    "batch_size_hint": "the batch size auto picks the faster calibrated CPU engine for "
+    "(int, default 64)",
+}
+#: Every option name: the backends' (sorted), then auto's own.
+KNOWN_OPTIONS = [*sorted({k for opts in BACKEND_OPTIONS.values() for k in opts}), *AUTO_OPTIONS]
+#: The precisions each backend's ``precision`` option takes (``auto``: any of them; each
+#: candidate gets the value only if it takes it).
+PRECISION_VALUES = {"tensorrt": ("fp16", "fp32"), "openvino": ("fp32", "bf16", "default")}
 
 
 def check_backend_options(name: str, options: Mapping[str, object] | None) -> dict[str, object]:
@@ -76,6 +90,8 @@ def check_backend_options(name: str, options: Mapping[str, object] | None) -> di
         )
     if name in BACKEND_OPTIONS:
         foreign = sorted(set(options) - set(BACKEND_OPTIONS[name]))
+        if foreign and set(foreign) <= set(AUTO_OPTIONS):
+            raise InputError(f"backend option {foreign[0]!r} applies only to backend 'auto'")
         if foreign:
             takes = ", ".join(BACKEND_OPTIONS[name])
             raise InputError(
@@ -95,7 +111,13 @@ def check_backend_options(name: str, options: Mapping[str, object] | None) -> di
             ok = isinstance(value, (bool, str, os.PathLike)) or value is None
             want = "True, False or a folder"
         elif key == "precision":
-            ok, want = value in ("fp16", "fp32"), "'fp16' or 'fp32'"
+            allowed = PRECISION_VALUES.get(name) or tuple(
+                dict.fromkeys(v for vs in PRECISION_VALUES.values() for v in vs)
+            )
+            ok, want = value in allowed, " or ".join(map(repr, allowed))
+        elif key == "batch_size_hint":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            want = "a positive batch size (int)"
         else:  # provider_options
             ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
             want = "a dict of option name -> value"
@@ -160,6 +182,17 @@ def _ort_tensorrt(path: Path, threads: int | None = None, **options: object) -> 
     return OnnxRuntimeBackend(path, device="tensorrt-ep", threads=threads, **kw)
 
 
+def _openvino(path: Path, threads: int | None = None, **options: object) -> Backend:
+    from genedge.runtime.backends.openvino_backend import OpenVinoBackend
+
+    return OpenVinoBackend(
+        path,
+        threads=threads,
+        precision=options.get("precision", "fp32"),  # type: ignore[arg-type]
+        cache=options.get("optimized_model_cache"),  # type: ignore[arg-type]
+    )
+
+
 def _tensorrt(path: Path, threads: int | None = None, **options: object) -> Backend:
     from genedge.runtime.backends.tensorrt_backend import TensorRTBackend
 
@@ -176,11 +209,12 @@ def _tensorrt(path: Path, threads: int | None = None, **options: object) -> Back
     )
 
 
-#: Every backend, fastest first.
+#: Every backend, fastest first (``openvino``: on the CPU, when calibration says so).
 REGISTRY: dict[str, Factory] = {
     "tensorrt": _tensorrt,
     "ort-tensorrt": _ort_tensorrt,
     "cuda": _cuda,
+    "openvino": _openvino,
     "cpu": _cpu,
 }
 #: What ``backend=`` accepts (and ``--backend`` offers): ``auto``, then every backend.
@@ -194,6 +228,10 @@ def auto_order(options: dict[str, object] | None = None) -> list[str]:
     builds its engines on the first session, which takes seconds to minutes, and without a
     cache folder it would do so again in every process. ``genedge compile`` + ``tensorrt``
     is the way to get TensorRT without that surprise.
+
+    ``openvino`` is not in the list: at ``cpu``'s turn, :func:`select_backend` asks the
+    artifact's calibration (:mod:`genedge.runtime.backends.calibration`) whether OpenVINO
+    was measured faster, and takes it then.
     """
     order = ["tensorrt"]
     if options and options.get("trt_engine_cache_path"):
@@ -201,12 +239,23 @@ def auto_order(options: dict[str, object] | None = None) -> list[str]:
     return [*order, "cuda", "cpu"]
 
 
+def _options_for(candidate: str, options: dict[str, object]) -> dict[str, object]:
+    """The options of ``auto`` that ``candidate`` takes (a precision only if it is one of its)."""
+    kw = {k: v for k, v in options.items() if k in BACKEND_OPTIONS[candidate]}
+    if "precision" in kw and kw["precision"] not in PRECISION_VALUES.get(candidate, ()):
+        del kw["precision"]
+    return kw
+
+
 def select_backend(
     path: Path, threads: int | None = None, **options: object
 ) -> tuple[Backend, list[tuple[str, str]]]:
     """The first backend of :func:`auto_order` that starts here, and why the others did not.
 
-    Each candidate gets the options it takes (the rest are for the others).
+    Each candidate gets the options it takes (the rest are for the others). On the CPU, the
+    artifact's calibration picks onnxruntime or OpenVINO for ``batch_size_hint`` (default 64;
+    see :func:`~genedge.runtime.backends.calibration.cpu_engine`); without one, onnxruntime,
+    and ``skipped`` says how to calibrate. Nothing is measured here.
 
     Returns:
         ``(backend, skipped)``: ``skipped`` lists ``(name, reason)`` of the faster backends.
@@ -218,7 +267,20 @@ def select_backend(
     options = check_backend_options("auto", options)
     skipped: list[tuple[str, str]] = []
     for candidate in auto_order(options):
-        kw = {k: v for k, v in options.items() if k in BACKEND_OPTIONS[candidate]}
+        if candidate == "cpu":
+            from genedge.runtime.backends.calibration import cpu_engine
+
+            engine, why = cpu_engine(path, threads, options)
+            if engine == "openvino":
+                try:
+                    chosen = REGISTRY["openvino"](
+                        path, threads, **_options_for("openvino", options)
+                    )
+                    return chosen, [*skipped, ("cpu", why)]
+                except GenedgeError as e:  # e.g. a graph OpenVINO cannot compile
+                    why = str(e)
+            skipped.append(("openvino", why))
+        kw = _options_for(candidate, options)
         try:
             return REGISTRY[candidate](path, threads=threads, **kw), skipped
         except BackendUnavailableError as e:
@@ -232,7 +294,7 @@ def create_backend(name: str, path: Path, threads: int | None = None, **options:
     """Build the named backend, or for ``auto`` the first one that is available here.
 
     Args:
-        name: ``auto``, ``tensorrt``, ``ort-tensorrt``, ``cuda`` or ``cpu``.
+        name: ``auto``, ``tensorrt``, ``ort-tensorrt``, ``cuda``, ``openvino`` or ``cpu``.
         path: The ONNX file.
         threads: onnxruntime intra-op threads (CPU).
         **options: ``backend_options`` (see :data:`BACKEND_OPTIONS`).
@@ -275,8 +337,10 @@ def open_backend(
 def backend_status() -> dict[str, str]:
     """For each backend, ``"available"`` or ``"not available: <reason>"`` (no model needed)."""
     from genedge.runtime.backends.onnxruntime_backend import provider_status
+    from genedge.runtime.backends.openvino_backend import openvino_status
     from genedge.runtime.backends.tensorrt_backend import tensorrt_status
 
     status = provider_status()
     status["tensorrt"] = tensorrt_status()
+    status["openvino"] = openvino_status()
     return status
