@@ -73,20 +73,27 @@ def adversarial_step(
     fake: torch.Tensor,
     discriminate: Callable[[torch.Tensor], torch.Tensor],
     g_regulariser: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    d_regulariser: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One D update (real -> 1, detached fake -> 0), one non-saturating G update, then the EMA.
 
     ``discriminate`` maps a batch to D's logits (it closes over labels, packing, ...);
-    ``g_regulariser(fake)``, if given, is added to G's loss.
+    ``g_regulariser(fake)``, if given, is added to G's loss; ``d_regulariser(real, d_real)``
+    (e.g. :func:`r1_penalty`), if given, to D's, with ``real`` requiring its gradient.
     """
     D = models["D"]
     if cfg.lr_decay > 0:
         scale = lr_scale(cfg, optimizer_steps(opts["G"]))
         set_lr(opts["G"], cfg.lr * scale)
         set_lr(opts["D"], cfg.discriminator_lr * scale)
-    d_loss = gan_losses(discriminate(real), discriminate(fake.detach()))
+    if d_regulariser is not None:
+        real = real.detach().requires_grad_(True)
+    d_real = discriminate(real)
+    d_loss = gan_losses(d_real, discriminate(fake.detach()))
+    d_extra = d_regulariser(real, d_real) if d_regulariser is not None else None
     opts["D"].zero_grad(set_to_none=True)
-    d_loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+    # torch leaves Tensor.backward unannotated
+    (d_loss if d_extra is None else d_loss + d_extra).backward()  # type: ignore[no-untyped-call]
     opts["D"].step()
     # D's weight gradients are not needed for G's step: skip computing them.
     D.requires_grad_(False)
@@ -101,7 +108,16 @@ def adversarial_step(
     losses = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
     if extra is not None:
         losses["g_reg"] = extra.item()
+    if d_extra is not None:
+        losses["d_reg"] = d_extra.item()
     return losses
+
+
+def r1_penalty(real: torch.Tensor, d_real: torch.Tensor, gamma: float) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): ``gamma / 2 * E |grad_x D(x)|^2`` on real data; it keeps D
+    flat around the data, so D cannot win by features G has no gradient to fix."""
+    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+    return 0.5 * gamma * grad.pow(2).flatten(1).sum(1).mean()
 
 
 def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, weight: float) -> torch.Tensor:
