@@ -208,10 +208,10 @@ def test_dcgan_upsampling_runs_as_phase_convolutions_and_stays_exact(
 
     path = trained("dcgan")
     feed = Sampler(path, backend="cpu", threads=1).feed(9, seed=1)
-    rewritten = OpenVinoBackend(path, threads=1, cache=False)
-    plain = OpenVinoBackend(path, threads=1, cache=False, rewrite=False)
+    rewritten = OpenVinoBackend(path, threads=1, cache=False, rewrite=True)
+    plain = OpenVinoBackend(path, threads=1, cache=False)
     assert rewritten.rewritten >= 1 and plain.rewritten == 0
     assert rewritten.describe()["upsampling_rewritten"] == rewritten.rewritten
     np.testing.assert_allclose(rewritten.run(feed)[0], plain.run(feed)[0], rtol=0, atol=1e-5)
-    mlp = OpenVinoBackend(trained("gan"), threads=1, cache=False)
+    mlp = OpenVinoBackend(trained("gan"), threads=1, cache=False, rewrite=True)
     assert mlp.rewritten == 0  # nothing to rewrite: compiled from the path as before

@@ -122,8 +122,8 @@ class OpenVinoBackend:
         cache: OpenVINO's compiled-model cache (``CACHE_DIR``): ``None``/``True`` beside the
             artifact in ``.genedge-ov-cache/``, ``False`` off, or a folder.
         rewrite: Run DCGAN-style upsampling (stride-2 ``ConvTranspose``, kernel 4, padding 1)
-            as four phase convolutions and a ``DepthToSpace``: exact in f32, and faster on
-            OpenVINO at batch >= 64 (:mod:`~genedge.runtime.backends.ov_rewrite`).
+            as four phase convolutions and a ``DepthToSpace``: exact in f32, but measured no
+            faster on an idle machine (:mod:`~genedge.runtime.backends.ov_rewrite`), so off.
 
     Raises:
         BackendUnavailableError: openvino is not installed or does not load.
@@ -137,7 +137,7 @@ class OpenVinoBackend:
         threads: int | None = None,
         precision: OvPrecision = "fp32",
         cache: bool | str | os.PathLike[str] | None = None,
-        rewrite: bool = True,
+        rewrite: bool = False,
     ) -> None:
         if precision not in OV_PRECISIONS:
             raise InputError(

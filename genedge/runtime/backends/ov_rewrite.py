@@ -3,9 +3,12 @@ padding 1) becomes four 2x2 phase convolutions and a ``DepthToSpace``.
 
 The same rewrite as the export's int8 path (``genedge/export/subpixel.py``), done here on the
 ``openvino.Model`` because the runtime reads the artifact as it is and imports no ``onnx``.
-Exact in f32 (measured max difference 6e-8); measured on the demo DCGAN with OpenVINO f32, two
-threads, interleaved: 1.2-1.6x faster at batch 64 and 1.06-1.4x at 1024 in three runs, neutral
-at batch 1 (``benchmarks/conv_rewrite.py``). onnxruntime is not rewritten: it ran 0.7-0.9x.
+Exact in f32 (measured max difference 6.5e-9). Whether it pays is unsettled, so
+:class:`~genedge.runtime.backends.openvino_backend.OpenVinoBackend` leaves it off unless asked
+(``rewrite=True``): on the demo DCGAN with OpenVINO f32, two threads, interleaved, three runs on
+a loaded machine measured 1.2-1.6x faster at batch 64 and 1.06-1.4x at 1024
+(``benchmarks/conv_rewrite.py``), but three idle runs 0.99-1.12x at 64 and 0.94-0.97x at 1024.
+onnxruntime is not rewritten: it ran 0.7-0.9x.
 """
 
 from __future__ import annotations
