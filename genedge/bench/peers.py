@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genedge.bench.runners import TorchSource, _torch_parts
+from genedge.runtime.backends.openvino_backend import OV_PRECISION_NAMES
 from genedge.runtime.errors import BackendUnavailableError
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 #: The peer rows, in table order. ``cpu-openvino`` (genedge's own OpenVINO runtime backend,
 #: ``Sampler(backend="openvino")``) joins :data:`genedge.bench.run.ALL_BACKENDS` beside them.
 PEER_BACKENDS = ("torch-compile", "openvino", "openvino-default")
-#: genedge's precision names of OpenVINO's element types.
-_OV_PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 #: Recompiles allowed while compiling a new batch size (dynamo's default of 8 would fall back
 #: to eager without a word past the eighth shape).
 _RECOMPILE_LIMIT = 64
@@ -159,7 +158,7 @@ class OpenVinoBare:
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         name = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
         #: The precision OpenVINO runs in, in genedge's names (``fp32``, ``bf16``, ``fp16``).
-        self.precision = _OV_PRECISION.get(name, name)
+        self.precision = OV_PRECISION_NAMES.get(name, name)
         self._version = ov.__version__
         self._config = {k: str(v) for k, v in config.items()}
 

@@ -37,6 +37,13 @@ def check_count(n: object) -> int:
     return int(n)
 
 
+def check_batch_size(batch_size: object) -> int:
+    """Validate an explicit batch size: a positive integer."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
 def default_batch_size(manifest: Manifest, length: int = 0) -> int:
     """Samples per backend call that keep one call's working memory within
     :data:`CHUNK_BYTES`: the sampler graph's measured tensors per sample, plus its latents
@@ -61,3 +68,17 @@ class Plan:
     latent_shape: tuple[int, ...]
     batch_size: int
     single: bool
+
+
+def resolve_length(manifest: Manifest, length: object) -> int:
+    """A request's sequence length: ``length`` validated, the training length when ``None``;
+    0 for models without a time axis (which refuse a length)."""
+    if manifest.output_kind != "sequence":
+        if length is not None:
+            raise InputError("length applies only to sequence models")
+        return 0
+    if length is None:
+        return manifest.default_length
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length <= 0:
+        raise InputError(f"length must be a positive integer, got {length!r}")
+    return int(length)

@@ -22,6 +22,7 @@ Roles (see ``docs/manifest.md``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -198,3 +199,35 @@ def check_graph_inputs(graph: GraphSpec, backend: Backend) -> None:
         raise ManifestError(
             f"manifest declares inputs {declared} but the graph takes {graph_inputs}"
         )
+
+
+def check_latents(z: object, latent: TensorSpec, sequence: bool) -> np.ndarray:
+    """User latents for ``latent``: floating point, finite, non-empty, shaped like the input
+    without its batch axis (flat ``(n, prod)`` accepted for a higher-rank latent); float32,
+    C-contiguous."""
+    arr = np.asarray(z)
+    if arr.dtype.kind != "f":
+        raise InputError(f"latents must be floating point, got dtype {arr.dtype}")
+    want = latent.shape
+    fixed = tuple(int(d) for d in want[1:] if isinstance(d, int))
+    flat = not sequence and arr.ndim == 2 and len(want) > 2
+    if flat and arr.size and arr.shape[1] == math.prod(fixed):
+        arr = arr.reshape(arr.shape[0], *fixed)  # flat latents of a higher-rank latent
+    ok = arr.ndim == len(want) and all(
+        d == "length" or a == d for a, d in zip(arr.shape[1:], want[1:], strict=True)
+    )
+    if not ok:
+        dims = ", ".join(str(d) for d in want[1:])
+        raise InputError(f"latents must be shaped (n, {dims}), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise InputError("latents are empty")
+    if not np.isfinite(arr).all():
+        raise InputError("latents contain NaN or Inf")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def required_input(spec: TensorSpec | None, role: str) -> TensorSpec:
+    """``spec``, which a sampler graph must have: a :class:`ManifestError` naming ``role``."""
+    if spec is None:
+        raise ManifestError(f"manifest: the sampler graph has no {role} input")
+    return spec

@@ -122,6 +122,14 @@ def check_start(start: object) -> int:
     return int(start)
 
 
+def check_seeded_start(seed: int | None, start: object) -> int:
+    """Validate ``start``; a position past 0 needs a seed (unseeded samples have none)."""
+    start = check_start(start)
+    if start and seed is None:
+        raise InputError("start (or --shard) needs a seed: unseeded samples have no positions")
+    return start
+
+
 def stream_generator(seed: int, k: int) -> np.random.Generator:
     """The ``stream`` scheme's generator of input ``k``: ``PCG64(seed)`` for the latent
     (``k = 0``), ``PCG64(SeedSequence([seed, k]))`` for the ``k``-th noise input."""

@@ -21,24 +21,30 @@ from genedge.runtime.backends import (
 from genedge.runtime.batching import (
     MAX_IN_MEMORY_BYTES,
     Plan,
+    check_batch_size,
     check_count,
     default_batch_size,
+    resolve_length,
 )
-from genedge.runtime.errors import InputError, ManifestError
+from genedge.runtime.errors import InputError
 from genedge.runtime.feeds import (
     Roles,
     check_graph_inputs,
+    check_latents,
     fixed_inputs,
     input_draws,
+    input_shape,
     noise_stream,
+    required_input,
     take_inputs,
 )
-from genedge.runtime.manifest import Manifest, TensorSpec
+from genedge.runtime.manifest import Manifest
 from genedge.runtime.noise import (
     NoiseDraw,
     balanced_labels,
     check_labels,
     check_seed,
+    check_seeded_start,
     check_start,
     make_rng,
 )
@@ -118,7 +124,7 @@ class Sampler:
         self._plans: dict[tuple[object, ...], Plan] = {}
         spec = self.manifest.sampler
         self._roles = Roles.of(spec)
-        self._latent = _need(self._roles.latent, "latent")
+        self._latent = required_input(self._roles.latent, "latent")
         self._label = self._roles.label
         # seed=None continues these, one per noise input (schema 1.2), like self._stream.
         self._noise_streams = [noise_stream(None, k) for k in range(1, len(self._roles.noise) + 1)]
@@ -176,17 +182,8 @@ class Sampler:
 
     def latent_shape(self, n: int, length: int | None = None) -> tuple[int, ...]:
         """Shape of the latent input for ``n`` samples (and ``length`` steps for sequences)."""
-        dims: list[int] = []
-        for d in self._latent.shape:
-            if d == "batch":
-                dims.append(n)
-            elif d == "length":
-                dims.append(self._length(length))
-            elif isinstance(d, int):
-                dims.append(d)
-            else:
-                raise InputError(f"latent input has an unknown dynamic axis {d!r}")
-        return tuple(dims)
+        steps = self._length(length) if "length" in self._latent.shape else None
+        return input_shape(self._latent, n, steps)
 
     def latents(
         self,
@@ -200,7 +197,7 @@ class Sampler:
         """The latents ``sample(n, seed, start=start)`` would use, as float32 (``truncation``
         applied as given, also for a graph that truncates itself)."""
         n = check_count(n)
-        self._check_start(seed, start)
+        check_seeded_start(seed, start)
         shape = self.latent_shape(n, length)[1:]
         return self._latent_draw(seed, start, shape, truncation).take(n)
 
@@ -296,7 +293,7 @@ class Sampler:
         if plan is None:
             plan = self._plan(n, length, batch_size)
         if start:
-            self._check_start(seed, start)
+            check_seeded_start(seed, start)
         if self._label is None and labels is None:
             ys = None
         else:
@@ -347,7 +344,7 @@ class Sampler:
         n = check_count(n)
         self._length(length)  # validates it, also for models without a time axis
         bs = self._batch_size(batch_size, length)
-        self._check_start(seed, start)
+        check_seeded_start(seed, start)
         ys = self.labels_for(n, labels, start=start)
         for at, xb in self._chunks(n, seed, start, ys, length, truncation, bs, raw):
             yield xb, None if ys is None else ys[at : at + len(xb)]
@@ -367,16 +364,11 @@ class Sampler:
         benchmarks and checks."""
         n = check_count(n)
         length = self._length(length) or None
-        self._check_start(seed, start)
+        check_seeded_start(seed, start)
         ys = self.labels_for(n, labels, start=start)
         feed = take_inputs(self._roles, self._draws(seed, start, length, truncation), n)
         feed.update(fixed_inputs(self._roles, n, length, ys, truncation))
         return feed
-
-    def _check_start(self, seed: int | None, start: int) -> None:
-        check_start(start)
-        if start and seed is None:
-            raise InputError("start (or --shard) needs a seed: unseeded samples have no positions")
 
     def _latent_draw(
         self, seed: int | None, start: int, shape: tuple[int, ...], truncation: float | None
@@ -447,7 +439,7 @@ class Sampler:
             truncation: Fed to a graph that takes a truncation psi; the latents are used as
                 given either way.
         """
-        z = self._check_latents(z)
+        z = check_latents(z, self._latent, self._is_sequence)
         n = z.shape[0]
         ys = self.labels_for(n, labels)
         length = z.shape[1] if self._is_sequence else None
@@ -496,47 +488,10 @@ class Sampler:
             x += self._b
         return x
 
-    def _check_latents(self, z: object) -> np.ndarray:
-        arr = np.asarray(z)
-        if arr.dtype.kind != "f":
-            raise InputError(f"latents must be floating point, got dtype {arr.dtype}")
-        want = self._latent.shape
-        fixed = tuple(int(d) for d in want[1:] if isinstance(d, int))
-        flat = not self._is_sequence and arr.ndim == 2 and len(want) > 2
-        if flat and arr.size and arr.shape[1] == math.prod(fixed):
-            arr = arr.reshape(arr.shape[0], *fixed)  # flat latents of a higher-rank latent
-        ok = arr.ndim == len(want) and all(
-            d == "length" or a == d for a, d in zip(arr.shape[1:], want[1:], strict=True)
-        )
-        if not ok:
-            dims = ", ".join(str(d) for d in want[1:])
-            raise InputError(f"latents must be shaped (n, {dims}), got {arr.shape}")
-        if arr.shape[0] == 0:
-            raise InputError("latents are empty")
-        if not np.isfinite(arr).all():
-            raise InputError("latents contain NaN or Inf")
-        return np.ascontiguousarray(arr, dtype=np.float32)
-
     def _length(self, length: int | None) -> int:
-        if not self._is_sequence:
-            if length is not None:
-                raise InputError("length applies only to sequence models")
-            return 0
-        if length is None:
-            return self.manifest.default_length
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length <= 0:
-            raise InputError(f"length must be a positive integer, got {length!r}")
-        return int(length)
+        return resolve_length(self.manifest, length)
 
     def _batch_size(self, batch_size: int | None, length: int | None) -> int:
         if batch_size is not None:
-            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-                raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-            return batch_size
+            return check_batch_size(batch_size)
         return default_batch_size(self.manifest, self._length(length))
-
-
-def _need(spec: TensorSpec | None, role: str) -> TensorSpec:
-    if spec is None:
-        raise ManifestError(f"manifest: the sampler graph has no {role} input")
-    return spec

@@ -25,7 +25,7 @@ from genedge.runtime.backends import (
     Backend,
     open_backend,
 )
-from genedge.runtime.batching import check_count
+from genedge.runtime.batching import check_batch_size, check_count
 from genedge.runtime.errors import InputError, ManifestError
 from genedge.runtime.feeds import check_graph_inputs, input_shape
 from genedge.runtime.manifest import Manifest, TensorSpec
@@ -337,8 +337,4 @@ def _request_seed(seed: int | None) -> int:
 
 
 def _batch_size(batch_size: int | None, n: int) -> int:
-    if batch_size is None:
-        return min(n, DEFAULT_BATCH)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return batch_size
+    return min(n, DEFAULT_BATCH) if batch_size is None else check_batch_size(batch_size)

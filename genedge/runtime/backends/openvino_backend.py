@@ -35,7 +35,8 @@ OvPrecision = Literal["fp32", "bf16", "default"]
 #: Folder beside an artifact where OpenVINO keeps its compiled-model cache (``CACHE_DIR``).
 OV_CACHE_DIR = ".genedge-ov-cache"
 NOT_INSTALLED = "openvino is not installed: pip install 'genedge[openvino]'"
-_OV_TYPES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+#: OpenVINO element types -> genedge precision names.
+OV_PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
 _warned: set[str] = set()
 
 
@@ -179,7 +180,7 @@ class OpenVinoBackend:
         used = self._compiled.get_property("INFERENCE_PRECISION_HINT")
         used = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
         #: The precision OpenVINO's kernels run in: ``fp32`` or ``bf16`` (``fp16`` on ARM).
-        self.precision_used = _OV_TYPES.get(used, used)
+        self.precision_used = OV_PRECISION_NAMES.get(used, used)
         self._threads = int(self._compiled.get_property("INFERENCE_NUM_THREADS"))
         self._version = ov.__version__
         names = _axis_names(path)
