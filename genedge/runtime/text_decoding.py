@@ -111,12 +111,21 @@ def choose(
     """One token per row of ``logits`` ``(rows, vocab)``, by the rules in the module docstring
     (row ``r`` draws from ``streams[r]``). ``gumbel``: this step's ``-log(-log(u))`` noise
     ``(rows, vocab)`` already drawn from the streams (:class:`GumbelBlocks`)."""
-    x = np.asarray(logits, np.float64)
     if settings.temperature == 0:
-        greedy: np.ndarray = np.argmax(x, axis=-1)
+        greedy: np.ndarray = np.argmax(np.asarray(logits, np.float64), axis=-1)
         return greedy
-    z = x / settings.temperature
+    z = np.true_divide(logits, settings.temperature, dtype=np.float64)
     vocab = z.shape[-1]
+    if gumbel is None:
+        gumbel = _gumbel(np.stack([rng.random(vocab) for rng in streams]))
+    if (settings.top_k is None or settings.top_k >= vocab) and (
+        settings.top_p is None or settings.top_p >= 1
+    ):
+        # Nothing filtered (the common case): the same argmax without the masks, which
+        # are most of a step's sampling time at batch 1.
+        z += gumbel
+        plain: np.ndarray = np.argmax(z, axis=-1)
+        return plain
     keep = np.ones(z.shape, bool)
     if settings.top_k is not None and settings.top_k < vocab:
         kth = np.partition(z, vocab - settings.top_k, axis=-1)[:, vocab - settings.top_k]
@@ -131,8 +140,6 @@ def choose(
         in_nucleus = np.zeros_like(keep)
         np.put_along_axis(in_nucleus, order, before < settings.top_p, axis=-1)
         keep &= in_nucleus
-    if gumbel is None:
-        gumbel = _gumbel(np.stack([rng.random(vocab) for rng in streams]))
     chosen: np.ndarray = np.argmax(np.where(keep, z + gumbel, -np.inf), axis=-1)
     return chosen
 
