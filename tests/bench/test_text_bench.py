@@ -63,6 +63,16 @@ def test_result_has_both_sides_at_each_batch(tiny: tuple[Path, Path]) -> None:
         assert o.torch_graph_ms is not None and o.torch_graph_ms > 0
         assert o.sampling_share == pytest.approx(o.sampling_ms / o.step_ms)
         assert o.graph_speedup == pytest.approx(o.torch_graph_ms / o.graph_ms)
+        torch_row = r.row("torch", o.batch)
+        assert torch_row is not None
+        assert o.torch_step_ms == pytest.approx(torch_row.latency.median_ms / 6)
+        assert o.graph_gflops == pytest.approx(r.step_flops * o.batch / (o.graph_ms * 1e6))
+    # SMALL's GRU: 3 gates x (16 x 32 + 32 x 32) multiply-adds, then 32 x vocab for the logits.
+    from genedge.runtime import TextSampler
+
+    vocab = len(TextSampler(path).vocab)
+    assert r.step_flops == 2.0 * (3 * (16 * 32 + 32 * 32) + 32 * vocab)
+    assert r.gemm_ceiling_gflops is not None and r.gemm_ceiling_gflops > 0
     assert r.meets_target(1) in (True, False) and r.meets_target(2) is None
     d = json.loads(r.to_json())
     assert d["same_text"] == {"1": True, "3": True} and set(d["target"]) == {"speedup", "1", "3"}
