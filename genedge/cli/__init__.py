@@ -1,11 +1,11 @@
 """The ``genedge`` command line: parse, call one library function, print.
 
 Each command lives in the module of its group (``train_cmd``, ``export_cmd``, ``sample_cmd``,
-``info_cmd``, ``bench_cmd``, ``calibrate_cmd``, ``eval_cmd``, ``repair_cmd``) as a plain
-function, registered below on the one app of :mod:`genedge.cli._app`, in the order ``--help``
-lists them. Commands that need PyTorch import it lazily, so ``genedge sample model.onnx`` and
-``genedge info`` start as fast as the runtime does. Errors a user can cause print one line on
-stderr and exit with code 2 (:func:`main`).
+``info_cmd``, ``bench_cmd``, ``calibrate_cmd``, ``eval_cmd``, ``repair_cmd``, ``web_cmd``) as
+a plain function, registered below on the one app of :mod:`genedge.cli._app`, in the order
+``--help`` lists them. Commands that need PyTorch import it lazily, so ``genedge sample
+model.onnx`` and ``genedge info`` start as fast as the runtime does. Errors a user can cause
+print one line on stderr and exit with code 2 (:func:`main`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from genedge.cli.info_cmd import info
 from genedge.cli.repair_cmd import repair
 from genedge.cli.sample_cmd import interpolate, merge, reconstruct, sample
 from genedge.cli.train_cmd import train
+from genedge.cli.web_cmd import web
 
 app.command()(train)
 app.command()(export)
@@ -36,5 +37,6 @@ app.command()(reconstruct)
 app.command()(interpolate)
 app.command()(repair)
 app.command("eval")(eval_)
+app.command()(web)
 
 __all__ = ["app", "main"]
