@@ -120,7 +120,7 @@ class VAESampler(Sampler):
             InputError: ``x`` has the wrong shape, is empty, or holds NaN/Inf.
         """
         model = self.to_model_units(self._check_data(x))
-        bs = self._batch_size(batch_size, None)
+        bs = self._batch_size(batch_size, None, len(model))
         mus, logvars = [], []
         for s in range(0, len(model), bs):
             # The encoder graph's outputs are (mu, logvar), in that order.

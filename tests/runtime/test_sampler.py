@@ -189,3 +189,28 @@ def test_auto_picks_cuda_with_onnxruntime_gpu_and_matches_the_cpu(gan_points_onn
     np.testing.assert_allclose(
         s.sample(256, seed=0, raw=True), cpu.sample(256, seed=0, raw=True), atol=5e-3, rtol=5e-3
     )
+
+
+def test_default_chunks_are_even() -> None:
+    """The default batch splits a request into equal calls (an engine re-plans each new
+    shape), never more calls than the memory limit needs; a batch size given is kept."""
+    from genedge.runtime.batching import balanced_batch_size
+
+    assert balanced_batch_size(1024, 312) == 256
+    assert balanced_batch_size(1000, 312) == 250
+    assert balanced_batch_size(1001, 312) == 251  # 4 calls: 251, 251, 251, 248
+    assert balanced_batch_size(100, 312) == 100 and balanced_batch_size(1, 1) == 1
+    for n, limit in ((1024, 312), (1001, 312), (7, 3), (10**6, 4096)):
+        bs = balanced_batch_size(n, limit)
+        assert bs <= limit and -(-n // bs) == -(-n // limit)
+
+
+def test_the_sampler_splits_evenly_by_default(
+    gan_points_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import genedge.runtime.sampler as sampler_module
+
+    monkeypatch.setattr(sampler_module, "default_batch_size", lambda *_: 312)
+    s = Sampler(gan_points_onnx)
+    assert [len(x) for x, _ in s.iter_samples(1024, seed=1)] == [256] * 4
+    assert [len(x) for x, _ in s.iter_samples(1024, seed=1, batch_size=312)] == [312] * 3 + [88]
