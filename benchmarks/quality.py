@@ -160,6 +160,21 @@ ROWS: tuple[Row, ...] = (
         # 10000 steps); the scores pass with both (see NOTES).
         threads=1,
     ),
+    # Scored as heard: generated spectrograms -> clips (Griffin-Lim) -> spectrograms, judged by a
+    # classifier trained on the real clips outside the eval's half B.
+    Row(
+        "audio-spoken-digits",
+        "audio",
+        "spoken_digits",
+        900,
+        (
+            Target("label_accuracy", "label accuracy >= 80%", _at_least(0.80)),
+            Target("inception", "Inception-style score >= 0.6x real", _floor_times_at_least(0.6)),
+            Target("classes_covered", "10/10 classes", _at_least(10)),
+        ),
+        eval_n=750,
+        published="Speech Commands digits: WaveGAN IS 4.7, SpecGAN 6.0, real 8.0 (Donahue 2019)",
+    ),
     # Scored through the exported artifact (torch-free): the full held-out text (each play's
     # last 5 %), and 256 samples of 300 characters beside as many real held-out pieces.
     Row(

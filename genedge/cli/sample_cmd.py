@@ -48,7 +48,8 @@ def sample(
         typer.Option(
             "--out",
             "-o",
-            help=".png, .npy, .npz, .csv, .wav or a folder (default samples.png); text models: "
+            help=".png, .npy, .npz, .csv, .wav or a folder (default samples.png); audio models: "
+            "a folder of .wav clips, one .wav, or a .png of spectrograms; text models: "
             ".txt, .jsonl or - for stdout (the default).",
         ),
     ] = None,

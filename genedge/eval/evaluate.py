@@ -170,7 +170,10 @@ def _evaluate(
 ) -> EvalReport:
     sampler = open_source(source, backend, threads, backend_options)
     mf = sampler.manifest
-    ds = load_dataset(data, seed=seed, n=2 * n if data in _GENERATED else None)
+    # Audio data is read at the model's rate and clip length.
+    rate, seconds = (mf.audio.sample_rate, mf.audio.seconds) if mf.audio else (None, None)
+    generated = 2 * n if data in _GENERATED else None
+    ds = load_dataset(data, seed=seed, n=generated, sample_rate=rate, clip_seconds=seconds)
     length = _check_fit(mf, ds)
     m = min(n, len(ds) // 2)
     if m <= 5:  # density/coverage need more than k=5 points per half
@@ -194,6 +197,12 @@ def _evaluate(
             missing += _unlabelled(ds, conditional=labels is not None)
         if isinstance(sampler, VAESampler):
             metrics += _vae_metrics(sampler, ds, real_a, real_b, seed, notes)
+    elif ds.kind == "audio" and mf.audio is not None:
+        from genedge.eval.audio_eval import audio_metrics
+
+        rows, absent = audio_metrics(ds, mf.audio, fake, labels, a_idx, b_idx, notes)
+        metrics += rows
+        missing += absent
     elif ds.kind == "points":
         metrics += _feature_metrics(real_a, real_b, fake, "raw coordinates")
         if ds.modes is not None:

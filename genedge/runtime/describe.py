@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genedge.runtime.audio_spec import audio_rows
 from genedge.runtime.describe_text import text_latent, text_rows
 from genedge.runtime.errors import GenedgeError
 from genedge.runtime.manifest import Manifest, TensorSpec
@@ -110,6 +111,7 @@ def describe_artifact(path: Path, manifest: Manifest) -> list[tuple[str, str]]:
         ("sample", f"{m.output_kind} {tuple(m.sample_shape)}, data range {m.value_range}"),
         ("classes", str(m.num_classes) if m.num_classes else "-"),
         *text_rows(m),
+        *audio_rows(m.audio),
         ("size", kib(artifact_size(path, m))),
     ]
     for role, g in m.graphs.items():

@@ -43,6 +43,10 @@ version are optional, so older artifacts keep loading):
   split across machines (``--shard``). The exact recipe is in ``docs/manifest.md``. A major
   step because a 1.x reader would misread it (other samples for the same seed): it refuses 2.0
   by its major version, while this reader keeps reading every 1.x artifact as before.
+- 2.1: output kind ``audio`` and the ``audio`` section
+  (:class:`~genedge.runtime.audio_spec.AudioSpec`): samples are log-magnitude spectrograms
+  that the runtime turns into clips (numpy STFT and Griffin-Lim). Written only by audio
+  models (others stay 2.0); a 2.0 reader refuses the kind by name.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
 
 from genedge import __version__
+from genedge.runtime.audio_spec import AUDIO_SCHEMA, AudioSpec
 from genedge.runtime.errors import ManifestError
 from genedge.runtime.text_spec import TextSpec
 
@@ -63,7 +68,7 @@ READABLE_MAJORS = ("1", "2")
 
 #: The families genedge trains itself. The runtime accepts any other family name too: it works
 #: by the graphs' input roles and the output kind, never by the family.
-FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan", "text")
+FAMILIES = ("gan", "dcgan", "vae", "cgan", "rgan", "text", "audio")
 _FAMILY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
 #: What an input of a graph is for; the runtime builds each input from its role.
 INPUT_ROLES = ("latent", "label", "state", "data", "noise", "truncation", "tokens")
@@ -72,7 +77,7 @@ NOISE_SCHEMES = ("stream", "blocks64")
 #: What the noise scheme of a manifest without the field is (every 1.0-1.3 artifact).
 LEGACY_NOISE_SCHEME = "stream"
 
-OUTPUT_KINDS = ("image", "points", "sequence", "vector", "text")
+OUTPUT_KINDS = ("image", "points", "sequence", "vector", "text", "audio")
 PRECISIONS = ("fp32", "fp16", "int8")
 DTYPES = ("float32", "float16", "int64", "int32")
 #: Known values of ``likelihood`` (1.3); a newer minor version may add others.
@@ -274,6 +279,8 @@ class Manifest:
             (:class:`TextSpec`); ``None`` for every other model.
         noise_scheme: How a seed becomes the noise inputs (schema 2.0, :data:`NOISE_SCHEMES`):
             ``"blocks64"`` (positional, what new exports write) or ``"stream"`` (1.0-1.3).
+        audio: Audio models (schema 2.1, output kind ``audio``): how the spectrogram samples
+            become clips (:class:`AudioSpec`); ``None`` for every other model.
     """
 
     family: str
@@ -296,6 +303,13 @@ class Manifest:
     likelihood: str | None = None
     text: TextSpec | None = None
     noise_scheme: str = "blocks64"
+    audio: AudioSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.audio is not None and _version_tuple(self.schema_version) < _version_tuple(
+            AUDIO_SCHEMA
+        ):
+            object.__setattr__(self, "schema_version", AUDIO_SCHEMA)  # 2.1 holds the section
 
     @property
     def sampler(self) -> GraphSpec:
@@ -324,6 +338,8 @@ class Manifest:
             del d["companion"]  # as in 1.0: only a companion's file has the field
         if self.text is None:
             del d["text"]  # 1.3: only text models have the section
+        if self.audio is None:
+            del d["audio"]  # 2.1: only audio models have the section
         for g in d["graphs"].values():
             if g["memory"] is None:
                 del g["memory"]
@@ -404,6 +420,9 @@ class Manifest:
         text = d.get("text")
         if (text is None) != (d["output_kind"] != "text"):
             raise ManifestError("manifest: output kind text and a text section go together")
+        audio = d.get("audio")
+        if (audio is None) != (d["output_kind"] != "audio"):
+            raise ManifestError("manifest: output kind audio and an audio section go together")
         noise_scheme = d.get("noise_scheme", LEGACY_NOISE_SCHEME)
         if noise_scheme not in NOISE_SCHEMES:
             raise ManifestError(
@@ -431,6 +450,7 @@ class Manifest:
             likelihood=likelihood,
             text=None if text is None else TextSpec.from_dict(text, graphs["sampler"]),
             noise_scheme=noise_scheme,
+            audio=None if audio is None else AudioSpec.from_dict(audio),
         )
 
 
@@ -460,6 +480,13 @@ def contract_from_hparams(hparams: object) -> dict[str, Any]:
         "clusters": int(clusters) if isinstance(clusters, (int, float)) else clusters,
         "likelihood": likelihood,
     }
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return (0,)
 
 
 def _require(d: Any, keys: tuple[str, ...], where: str) -> None:

@@ -5,8 +5,9 @@
 ``.npy``   float32 samples in data units, streamed chunk by chunk (flat memory)
 ``.npz``   ``x`` and, for conditional models, ``y``: a labelled synthetic data set
 ``.csv``   points: one row each; sequences: ``sample,t,f0,f1,...``
-``.wav``   sequences: one feature as mono 16-bit PCM audio, the samples one after another
-folder     one PNG per image sample (a path with no suffix)
+``.wav``   sequences: one feature as mono 16-bit PCM audio, the samples one after another;
+           audio models: every clip, 0.25 s of silence between them
+folder     one PNG per image sample, one ``.wav`` per audio sample (a path with no suffix)
 =========  ===========================================================================
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from genedge.runtime.atomic import atomic_path, make_temp_folder, write_bytes_atomic
+from genedge.runtime.audio_writers import render_spectrograms, write_joined_wav, write_wav_folder
 from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.images import encode_png, make_grid, to_uint8, upscale
 from genedge.runtime.manifest import Manifest
@@ -36,6 +38,8 @@ Chunks = Iterable[tuple[np.ndarray, np.ndarray | None]]
 
 def render_png(x: np.ndarray, manifest: Manifest, ncols: int | None = None) -> bytes:
     """PNG bytes of samples: an image grid, or a scatter plot for 2-D points."""
+    if manifest.output_kind == "audio":
+        return render_spectrograms(x, manifest, ncols)
     if manifest.output_kind == "image":
         imgs = to_uint8(x, manifest.value_range)
         grid = make_grid(imgs, ncols)
@@ -108,6 +112,8 @@ def write_samples(
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == "" and manifest.output_kind == "audio":
+        return write_wav_folder(path, chunks, manifest)
     if suffix == "":
         return _write_folder(path, chunks, manifest)
     if suffix not in SUFFIXES:
@@ -118,6 +124,8 @@ def write_samples(
         raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
     if suffix == ".npy":
         return _write_npy(path, chunks, manifest, n)
+    if suffix == ".wav" and manifest.output_kind == "audio":
+        return write_joined_wav(path, chunks, manifest)
     if suffix == ".wav":
         return _write_wav(path, chunks, manifest, sample_rate, feature)
     if suffix == ".npz":

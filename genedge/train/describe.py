@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from genedge.runtime.audio_spec import AudioSpec
 from genedge.runtime.manifest import Manifest, contract_from_hparams
 from genedge.train.families.base import Family
 from genedge.train.run import RunConfig
@@ -43,4 +44,5 @@ def manifest_for_run(
             "hparams": cfg.hparams,
         },
         parity=parity or {},
+        audio=AudioSpec.from_dict(info.audio, "run.data_info.audio") if info.audio else None,
     )

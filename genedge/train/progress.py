@@ -61,7 +61,7 @@ def write_grid(
     from genedge.train.reference import torch_sampler
 
     info = cfg.data_info
-    if info.kind not in ("image", "points", "sequence"):
+    if info.kind not in ("image", "points", "sequence", "audio"):
         return
     was_training = {k: m.training for k, m in models.items()}
     try:

@@ -42,6 +42,8 @@ class DataInfo:
     #: Text data: the token characters, sorted by code point (``""`` for other kinds, and in
     #: run files written before text data existed).
     vocab: str = ""
+    #: Audio data: the spectrogram transform (an ``AudioSpec``'s dict; empty for other kinds).
+    audio: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataInfo:
@@ -54,6 +56,7 @@ class DataInfo:
             class_names=tuple(d.get("class_names", ())),
             size=int(d.get("size", 0)),
             vocab=str(d.get("vocab", "")),
+            audio=dict(d.get("audio") or {}),
         )
 
 

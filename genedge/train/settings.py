@@ -12,6 +12,7 @@ import torch
 from genedge import __version__
 from genedge.runtime.errors import InputError
 from genedge.train.data import Dataset
+from genedge.train.data.audio import AudioDataset
 from genedge.train.data.text import TextDataset
 from genedge.train.families import get_family
 from genedge.train.families.base import Family
@@ -30,6 +31,7 @@ def data_info(ds: Dataset) -> DataInfo:
         class_names=tuple(ds.class_names),
         size=len(ds),
         vocab=ds.vocab if isinstance(ds, TextDataset) else "",
+        audio=ds.audio.to_dict() if isinstance(ds, AudioDataset) and ds.audio else {},
     )
 
 

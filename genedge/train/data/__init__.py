@@ -15,6 +15,7 @@ from pathlib import Path
 
 from genedge.runtime.errors import DataError
 from genedge.train.data.arrays import read_npy, read_npz
+from genedge.train.data.audio import AudioDataset, is_audio_folder, read_audio_folder
 from genedge.train.data.builtin import (
     BUILTIN_LOADERS,
     BUILTINS,
@@ -26,6 +27,8 @@ from genedge.train.data.builtin import (
 from genedge.train.data.csvfile import read_csv
 from genedge.train.data.dataset import Dataset, Read, check_n, make_dataset
 from genedge.train.data.images import IMAGE_SUFFIXES, read_image_folder
+from genedge.train.data.spoken_digits import NAME as SPOKEN_DIGITS
+from genedge.train.data.spoken_digits import load_spoken_digits
 from genedge.train.data.text import (
     TEXT_BUILTINS,
     TEXT_SUFFIXES,
@@ -36,6 +39,7 @@ from genedge.train.data.text import (
 
 __all__ = [
     "BUILTINS",
+    "AudioDataset",
     "DATA_OPTIONS",
     "DEFAULT_GENERATED",
     "IMAGE_SUFFIXES",
@@ -46,14 +50,20 @@ __all__ = [
     "load_dataset",
 ]
 
-DATA_OPTIONS: tuple[str, ...] = ("sequence_id",)
+DATA_OPTIONS: tuple[str, ...] = ("sequence_id", "sample_rate", "clip_seconds")
 """:func:`load_dataset`'s keywords on how to read a file (``genedge train --set KEY=VALUE``)."""
 
 _ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 
 
 def load_dataset(
-    spec: str, *, seed: int = 0, n: int | None = None, sequence_id: str | None = None
+    spec: str,
+    *,
+    seed: int = 0,
+    n: int | None = None,
+    sequence_id: str | None = None,
+    sample_rate: int | None = None,
+    clip_seconds: float | None = None,
 ) -> Dataset:
     """Load a built-in set or a user file or folder.
 
@@ -76,6 +86,10 @@ def load_dataset(
             source, the size of a seeded random subset (1..N, in random order).
         sequence_id: ``.csv`` only: the header column (any case) whose values group rows
             into sequences.
+        sample_rate: Audio only (``spoken_digits`` or a folder of ``.wav`` clips, an
+            :class:`AudioDataset`): the rate clips are resampled to (default 8000 Hz).
+        clip_seconds: Audio only: the clip length, rounded up to whole spectrogram frames
+            (default 0.75 s).
 
     Returns:
         The data as a :class:`Dataset`.
@@ -96,6 +110,18 @@ def load_dataset(
     ):
         raise DataError(
             f"sequence_id={sequence_id!r} groups the rows of a .csv file; {spec} is not one"
+        )
+    audio = sample_rate is not None or clip_seconds is not None
+    if spec == SPOKEN_DIGITS or is_audio_folder(path):
+        if spec == SPOKEN_DIGITS:
+            return load_spoken_digits(seed, n, sample_rate=sample_rate, clip_seconds=clip_seconds)
+        return read_audio_folder(
+            path, sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed, n=n, name=spec
+        )
+    if audio:
+        raise DataError(
+            f"sample_rate and clip_seconds are for audio (spoken_digits or a folder of .wav "
+            f"clips); {spec} is not audio"
         )
     if spec in TEXT_BUILTINS or (
         path.exists() and (path.suffix.lower() in TEXT_SUFFIXES or is_text_folder(path))
@@ -144,7 +170,7 @@ def _missing_message(spec: str) -> str:
     known = _ARRAY_SUFFIXES + IMAGE_SUFFIXES + TEXT_SUFFIXES
     if path.suffix.lower() in known or "/" in spec or "\\" in spec:
         return f"no such file or folder: {spec}"
-    names = BUILTINS + TEXT_BUILTINS
+    names = (*BUILTINS, *TEXT_BUILTINS, SPOKEN_DIGITS)
     close = difflib.get_close_matches(spec.lower(), names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return (

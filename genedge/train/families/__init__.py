@@ -34,6 +34,7 @@ _BUILT_IN = {
     "vae": "genedge.train.families.vae:VAEFamily",
     "rgan": "genedge.train.families.rgan:RGANFamily",
     "text": "genedge.train.families.text:TextFamily",
+    "audio": "genedge.train.families.audio:AudioFamily",
 }
 _registered: dict[str, type[Family]] = {}
 
