@@ -43,7 +43,8 @@ def train(
         typer.Option(
             "--set",
             help="Other hyper-parameters, key=value (repeatable); sequence_id=COLUMN groups a "
-            "CSV's rows into sequences by that column.",
+            "CSV's rows into sequences by that column; sample_rate=HZ and clip_seconds=S set "
+            "how WAV clips are read.",
         ),
     ] = [],  # noqa: B006 - typer needs a literal default
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
