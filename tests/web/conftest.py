@@ -10,8 +10,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 from webtools import CHROMIUM, ORT_DIST, ROOT, WEB, Tools, image_artifact, require
 
@@ -39,6 +41,22 @@ def chromium(tools: Tools) -> str:
     require((WEB / "node_modules" / "playwright-core").is_dir(), "playwright-core is missing")
     assert found is not None
     return found
+
+
+def _tone_clips(folder: Path) -> Path:
+    """A four-class folder of short 16-bit WAV tones (audio data for the audio family)."""
+    rng = np.random.default_rng(0)
+    for label, hz in (("a", 200.0), ("b", 350.0), ("c", 500.0), ("d", 700.0)):
+        (folder / label).mkdir(parents=True)
+        for i in range(8):
+            t = np.arange(400) / 2000
+            x = 0.5 * np.sin(2 * np.pi * hz * rng.uniform(0.95, 1.05) * t)
+            with wave.open(str(folder / label / f"{i}.wav"), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(2000)
+                w.writeframes((x * 32767).astype("<i2").tobytes())
+    return folder
 
 
 def _export(run: Path, out: Path) -> Path:
@@ -70,6 +88,18 @@ def artifacts(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "rgan": ("rgan", "sines", {}),
         "gan": ("gan", "ring8", {}),
         "text": ("text", str(corpus), {"embed": 8, "hidden": 16, "layers": 1, "length": 16}),
+        "audio": (
+            "audio",
+            str(_tone_clips(root / "tones")),
+            {
+                "g_width": 8,
+                "d_width": 8,
+                "z_dim": 8,
+                "embed_dim": 8,
+                "sample_rate": 2000,
+                "clip_seconds": 0.25,
+            },
+        ),
     }
     out: dict[str, Path] = {}
     with torch_scope(1):
