@@ -7,12 +7,19 @@ which scores how real ``x`` looks and how well it matches ``y`` with one shared 
 extractor ``phi``. The losses are the classic GAN's, conditioned on ``y`` (see docs/models.md);
 each training step uses the labels of its real batch for the fakes too, so classes are learnt as
 often as the data holds them.
+
+``subclusters`` (off by default) splits each class into k-means sub-clusters that G and D are
+conditioned on, the sampler picking one from an extra latent value: more variety inside each
+class (FD, CAS) at some cost in label accuracy; benchmarks/results/quality/cgan-variety.md has
+the measurements.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,7 +31,10 @@ from genedge.train.families.conditional import (
     ConditionalConfig,
     ConditionalGenerator,
     ProjectionDiscriminator,
+    SubclassGenerator,
+    SubclassPickingSampler,
     conditional_step,
+    subclass_labels,
 )
 from genedge.train.families.dcgan import ConvFeatures, ConvGenerator, discriminator_blocks
 from genedge.train.families.gan import MLPFeatures, MLPGenerator
@@ -44,6 +54,9 @@ class CGANConfig(ConditionalConfig):
         g_width: The conv G's last feature map's channels (images only).
         d_width: The conv D's first block's channels (images only).
         d_norm: The conv D's normalisation (images only).
+        subclusters: k-means sub-clusters each class is split into (0: off, each label one
+            target); the sampler's latent gains one value that picks the sub-cluster.
+        r1: Weight of the R1 penalty on D's gradient at real data (0: off).
     """
 
     arch: str
@@ -52,6 +65,19 @@ class CGANConfig(ConditionalConfig):
     g_width: int | None = None
     d_width: int | None = None
     d_norm: str | None = None
+    subclusters: int = 0
+    r1: float = 0.0
+
+
+def check_subclusters(per_class: int) -> int:
+    """The ``subclusters`` setting once checked.
+
+    Raises:
+        InputError: Negative or 1.
+    """
+    if per_class < 0 or per_class == 1:
+        raise InputError(f"subclusters must be 0 (off) or 2 or more, got {per_class}")
+    return per_class
 
 
 class CGANFamily(Family[CGANConfig]):
@@ -146,11 +172,29 @@ class CGANFamily(Family[CGANConfig]):
         else:
             body = MLPGenerator(z_in, list(cfg.g_hidden), shape)
             features = MLPFeatures(shape, list(cfg.d_hidden))
-        models: Models = {
-            "G": ConditionalGenerator(body, k, cfg.embed_dim),
-            "D": ProjectionDiscriminator(features, k),
-        }
+        per_class = check_subclusters(cfg.subclusters)
+        if per_class:
+            fine = ConditionalGenerator(body, k * per_class, cfg.embed_dim)
+            models: Models = {
+                "G": SubclassGenerator(fine, k, per_class),
+                "D": ProjectionDiscriminator(features, k * per_class),
+            }
+        else:
+            models = {
+                "G": ConditionalGenerator(body, k, cfg.embed_dim),
+                "D": ProjectionDiscriminator(features, k),
+            }
         return with_ema(models, cfg)
+
+    def training_labels(
+        self, models: Models, cfg: CGANConfig, x: np.ndarray, y: np.ndarray | None, seed: int
+    ) -> np.ndarray | None:
+        """The data's labels, or with ``subclusters`` each sample's fine label (its class's
+        k-means sub-cluster), with the sampler's thresholds set from their sizes."""
+        if not cfg.subclusters or y is None:
+            return y
+        classes = int(cast(SubclassGenerator, models["G"]).thresholds.shape[0])
+        return subclass_labels(models, cfg.subclusters, x, y, classes, seed)
 
     def optimizers(self, models: Models, cfg: CGANConfig) -> Optimizers:
         return adam_pair(models, cfg)
@@ -171,17 +215,21 @@ class CGANFamily(Family[CGANConfig]):
         """
         if y is None:
             raise DataError("cgan needs labelled data, but this batch has no labels")
-        return conditional_step(models, opts, x, y, gen, cfg)
+        return conditional_step(models, opts, x, y, gen, cfg, r1=cfg.r1)
 
     def sampler_module(self, models: Models, cfg: CGANConfig, info: DataInfo) -> nn.Module:
-        return sampling_generator(models).eval()
+        g = sampling_generator(models)
+        if cfg.subclusters:
+            return SubclassPickingSampler(cast(SubclassGenerator, g)).eval()
+        return g.eval()
 
     def latent_dim(self, cfg: CGANConfig) -> int:
-        return cfg.z_dim
+        """``z_dim``, plus the value that picks the sub-cluster with ``subclusters``."""
+        return cfg.z_dim + (1 if cfg.subclusters else 0)
 
     def graphs(self, cfg: CGANConfig, info: DataInfo) -> dict[str, GraphSpec]:
         """The sampler graph: latent ``z`` and label ``y`` in, ``x`` out."""
-        z = TensorSpec("z", "float32", ("batch", cfg.z_dim), "latent")
+        z = TensorSpec("z", "float32", ("batch", self.latent_dim(cfg)), "latent")
         y = TensorSpec("y", "int64", ("batch",), "label")
         x = TensorSpec("x", "float32", ("batch", *info.sample_shape))
         return {"sampler": GraphSpec(None, (z, y), (x,))}

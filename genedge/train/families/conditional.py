@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from genedge.runtime.errors import InputError
-from genedge.train.adversarial import adversarial_step, mode_seeking_loss
+from genedge.train.adversarial import adversarial_step, mode_seeking_loss, r1_penalty
 from genedge.train.clusters import kmeans
 from genedge.train.families.base import Models, Optimizers
 from genedge.train.families.config import AdversarialConfig
@@ -112,29 +112,45 @@ def conditional_step(
     y: torch.Tensor,
     gen: torch.Generator,
     cfg: ConditionalConfig,
+    *,
+    r1: float = 0.0,
 ) -> dict[str, float]:
     """One D and one G update of ``G(z, y)`` against ``D(x, y)``; the fakes are drawn for the
     real batch's labels, so classes are learnt as often as the data holds them.
 
     With ``cfg.mode_seeking > 0`` (Mao et al. 2019) the fakes come in pairs with one label and
     two latents, and G is penalised when their images are closer than their latents. Without it
-    a conditional G learns to ignore z and draws one image per class.
+    a conditional G learns to ignore z and draws one image per class. ``r1`` > 0 adds the R1
+    penalty (:func:`~genedge.train.adversarial.r1_penalty`) of that weight to D's loss.
     """
     z = torch.randn(x.shape[0], cfg.z_dim, generator=gen).to(x.device)
     weight = cfg.mode_seeking
     half = x.shape[0] // 2
+    d_reg = (lambda r, d: r1_penalty(r, d, r1)) if r1 > 0 else None
     if weight <= 0 or half == 0:
         fake = models["G"](z, y)
-        return adversarial_step(models, opts, cfg, x, fake, lambda t: models["D"](t, y))
+        return adversarial_step(
+            models, opts, cfg, x, fake, lambda t: models["D"](t, y), d_regulariser=d_reg
+        )
     y_fake = torch.cat([y[:half], y[:half], y[2 * half :]])
     fake = models["G"](z, y_fake)
 
     def discriminate(t: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = models["D"](t, y if t is x else y_fake)
+        # Real and fake batches have one size: tell them apart by storage, which the detached
+        # copies (fake for D's step, real for R1's gradient) share with their originals.
+        is_fake = t.data_ptr() == fake.data_ptr()
+        logits: torch.Tensor = models["D"](t, y_fake if is_fake else y)
         return logits
 
     return adversarial_step(
-        models, opts, cfg, x, fake, discriminate, lambda f: mode_seeking_loss(f, z, weight)
+        models,
+        opts,
+        cfg,
+        x,
+        fake,
+        discriminate,
+        lambda f: mode_seeking_loss(f, z, weight),
+        d_reg,
     )
 
 
@@ -216,3 +232,86 @@ def check_clusters(k: int, info: DataInfo) -> int:
             f"clusters must be 0 (off) or 2..{info.size or 'the number of samples'}, got {k}"
         )
     return k
+
+
+class SubclassGenerator(nn.Module):
+    """A class-conditional ``G(z, fine)`` whose classes are each split into ``per_class``
+    k-means sub-clusters (fine label ``class * per_class + sub``), plus what the sampler needs
+    to pick a sub-cluster of a requested class from a latent.
+
+    A label covers a whole class (every way of writing a 7); its sub-clusters are narrower
+    targets that G reaches by a jump instead of one bent latent space, as self-conditioning
+    does for unlabelled data. ``thresholds`` ``(classes, per_class - 1)`` holds, per class, the
+    N(0, 1) quantiles of its sub-clusters' cumulative shares of that class; a buffer, so
+    checkpoints and the EMA copy carry it.
+
+    Args:
+        body: The conditional generator over ``classes * per_class`` fine labels.
+        classes: Number of classes.
+        per_class: Sub-clusters per class (2 or more).
+    """
+
+    thresholds: torch.Tensor
+
+    def __init__(self, body: ConditionalGenerator, classes: int, per_class: int) -> None:
+        super().__init__()
+        self.body = body
+        self.per_class = per_class
+        self.register_buffer("thresholds", torch.zeros(classes, per_class - 1))
+
+    def set_shares(self, counts: np.ndarray) -> None:
+        """Set the thresholds from each sub-cluster's samples, ``counts`` ``(classes,
+        per_class)``; a class without samples gets even shares, an empty sub-cluster none."""
+        normal = NormalDist()
+        rows = []
+        for row in np.asarray(counts, np.float64):
+            share = row / row.sum() if row.sum() > 0 else np.full(len(row), 1.0 / len(row))
+            # Clipped: an empty first or last sub-cluster has a cumulative share of 0 or 1.
+            cumulative = np.clip(np.cumsum(share)[:-1], 1e-9, 1 - 1e-9)
+            rows.append([normal.inv_cdf(float(c)) for c in cumulative])
+        self.thresholds.copy_(torch.tensor(rows, dtype=torch.float32))
+
+    def forward(self, z: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.body(z, fine)
+        return out
+
+    def pick(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The fine label of class ``y`` ``(N,)`` that each standard-normal ``u`` ``(N, 1)``
+        picks: int64 ``(N,)``."""
+        sub = (u > self.thresholds[y]).sum(1)
+        return y * self.per_class + sub
+
+
+class SubclassPickingSampler(nn.Module):
+    """The exported sampler of a :class:`SubclassGenerator`: ``(z, y)`` -> images, with ``z``
+    ``(N, z_dim + 1)``; the last latent value picks the sub-cluster of class ``y``."""
+
+    def __init__(self, generator: SubclassGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        fine = self.generator.pick(z[:, -1:], y)
+        out: torch.Tensor = self.generator(z[:, :-1], fine)
+        return out
+
+
+def subclass_labels(
+    models: Models, per_class: int, x: np.ndarray, y: np.ndarray, classes: int, seed: int
+) -> np.ndarray:
+    """The fine label (``class * per_class + sub``) of each sample: ``per_class`` k-means
+    sub-clusters of each class's samples (fewer for a class with fewer samples), with G's (and
+    its EMA's) thresholds set from their sizes."""
+    fine = np.empty(len(y), np.int64)
+    counts = np.zeros((classes, per_class), np.int64)
+    for c in range(classes):
+        idx = np.flatnonzero(y == c)
+        if len(idx) == 0:
+            continue
+        sub = kmeans(x[idx], min(per_class, len(idx)), seed + c) if per_class > 1 else 0
+        fine[idx] = c * per_class + sub
+        counts[c] = np.bincount(np.atleast_1d(sub), minlength=per_class)[:per_class]
+    for name in ("G", "G_ema"):
+        if name in models:
+            cast(SubclassGenerator, models[name]).set_shares(counts)
+    return fine
