@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,33 @@ def make_temp_folder(target: Path) -> Path:
     except OSError as e:
         raise OutputError(f"cannot write {target}: {e.strerror or e}") from None
     return tmp
+
+
+@contextlib.contextmanager
+def atomic_new_folder(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it becomes ``target``.
+
+    ``target`` must not exist or be an empty folder, and its parent must exist. If the block
+    raises, the temporary folder is removed and ``target`` is left as it was.
+
+    Raises:
+        OutputError: ``target`` exists and is not an empty folder, or its folder is missing.
+    """
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise OutputError(f"{target} exists and is not an empty folder")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {target}: folder {parent} does not exist")
+    tmp = make_temp_folder(target)
+    try:
+        yield tmp
+        if target.exists():
+            target.rmdir()
+        tmp.rename(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(tmp)
+        raise
 
 
 @contextlib.contextmanager

@@ -8,15 +8,13 @@ turn them into clips with the manifest's :class:`~genedge.runtime.audio_spec.Aud
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import wave
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from genedge.runtime.atomic import atomic_path, make_temp_folder
+from genedge.runtime.atomic import atomic_new_folder, atomic_path
 from genedge.runtime.audio_spec import AudioSpec
 from genedge.runtime.errors import OutputError
 from genedge.runtime.images import encode_png, make_grid, to_uint8
@@ -81,26 +79,13 @@ def write_wav_folder(path: Path, chunks: Chunks, manifest: Manifest) -> Path:
     """One ``.wav`` per sample in a new folder (``000000-class7.wav`` for conditional models),
     renamed into place when complete."""
     spec = audio_spec(manifest)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise OutputError(f"{path} exists and is not an empty folder")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
-    tmp = make_temp_folder(path)
-    try:
+    with atomic_new_folder(path) as tmp:
         i = 0
         for x, y in chunks:
             for k, clip in enumerate(spec.clips(x)):
                 tag = "" if y is None else f"-class{int(y[k])}"
                 write_clip(tmp / f"{i:06d}{tag}.wav", clip, spec.sample_rate)
                 i += 1
-        if path.exists():
-            path.rmdir()
-        tmp.rename(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
     return path
 
 

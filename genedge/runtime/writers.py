@@ -13,7 +13,6 @@ folder     one PNG per image sample, one ``.wav`` per audio sample (a path with 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import shutil
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genedge.runtime.atomic import atomic_path, make_temp_folder, write_bytes_atomic
+from genedge.runtime.atomic import atomic_new_folder, atomic_path, write_bytes_atomic
 from genedge.runtime.audio_writers import render_spectrograms, write_joined_wav, write_wav_folder
 from genedge.runtime.errors import InputError, OutputError
 from genedge.runtime.images import encode_png, make_grid, to_uint8, upscale
@@ -248,13 +247,7 @@ def _write_wav(
 def _write_folder(path: Path, chunks: Chunks, manifest: Manifest) -> Path:
     if manifest.output_kind != "image":
         raise OutputError("a folder of PNGs needs image samples; use .npy or .csv instead")
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise OutputError(f"{path} exists and is not an empty folder")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
-    tmp = make_temp_folder(path)
-    try:
+    with atomic_new_folder(path) as tmp:
         i = 0
         for x, y in chunks:
             imgs = to_uint8(x, manifest.value_range)
@@ -263,13 +256,6 @@ def _write_folder(path: Path, chunks: Chunks, manifest: Manifest) -> Path:
                 arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
                 (tmp / f"{i:06d}{tag}.png").write_bytes(encode_png(arr))
                 i += 1
-        if path.exists():
-            path.rmdir()
-        tmp.rename(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(tmp)
-        raise
     return path
 
 
